@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rust_aio — the developer's entry points (see README.md).  Kbuild, not this
+# file, describes the module to the kernel's build system.
+#
+#   make                 build rust_aio.ko (against the cached test kernel)
+#   make check           build everything, boot the test kernel, run all tests
+#   make run             boot the test kernel and show the module at work
+#   make bench           benchmarks (separate from the tests)
+#   make clean
+#   make rust-analyzer   rust-project.json for editors
+#
+# KDIR=/path/to/built/rust/kernel builds against another kernel tree; LLVM=
+# is passed through (it defaults to -19, the test kernel's, only when KDIR
+# is the default).  CLIPPY=1 runs clippy on the Rust code.
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD := $(TOP)/build
+
+ifeq ($(origin KDIR),undefined)
+# Expanded when first used, which is after `deps` has installed the tools
+# the kernel's cache key is made of.
+KDIR = $(shell $(TOP)/qemu/build-kernel --dir)
+DEFAULT_KDIR := 1
+LLVM ?= -19
+export RUST_AIO_LLVM := $(LLVM)
+endif
+
+KBUILD_ARGS := -C $(KDIR) M=$(TOP) $(if $(LLVM),LLVM=$(LLVM)) \
+	$(if $(MUTANT),RUST_AIO_MUTANT=$(MUTANT))
+
+.PHONY: all module deps kernel selftests check run bench clean rust-analyzer
+
+all: module
+
+deps:
+	@$(TOP)/scripts/install-deps
+
+kernel: deps
+ifdef DEFAULT_KDIR
+	@$(TOP)/qemu/build-kernel >/dev/null
+endif
+
+module: kernel
+	@$(TOP)/scripts/check-kdir "$(KDIR)"
+	$(MAKE) $(KBUILD_ARGS) modules
+
+selftests: kernel
+	@$(MAKE) -C $(TOP)/selftests KDIR="$(KDIR)" OUT="$(BUILD)/selftests"
+
+# MUTANT=<name> builds a test-only module with a known bug compiled in;
+# `make check MUTANT=...` must then fail.
+check: module selftests
+	@$(TOP)/selftests/run-all --kernel "$(KDIR)/arch/x86/boot/bzImage" \
+		--module "$(TOP)/rust_aio.ko" --bin "$(BUILD)/selftests" \
+		$(if $(MUTANT),--mutant $(MUTANT))
+
+run: module selftests
+	@$(TOP)/qemu/run --kernel "$(KDIR)/arch/x86/boot/bzImage" \
+		--module "$(TOP)/rust_aio.ko" --add "$(BUILD)/selftests/rust_aio_demo" \
+		-- rust_aio_demo
+
+bench: module selftests
+	@$(TOP)/qemu/run --kernel "$(KDIR)/arch/x86/boot/bzImage" \
+		--module "$(TOP)/rust_aio.ko" --add "$(BUILD)/selftests/rust_aio_bench" \
+		-- rust_aio_bench
+
+clean:
+	@if [ -d "$(KDIR)" ]; then $(MAKE) $(KBUILD_ARGS) clean; fi
+	rm -rf $(BUILD) $(TOP)/sys_generated.rs
+	@$(MAKE) -C $(TOP)/selftests clean OUT="$(BUILD)/selftests"
+
+rust-analyzer: kernel
+	$(MAKE) $(KBUILD_ARGS) rust-analyzer

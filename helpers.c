@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Static inlines and macros as functions for rust_aio's Rust code; see
+ * helpers.h.  Nothing here has logic of its own.
+ */
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+
+#include "helpers.h"
+
+static unsigned int max_events = 65536;
+module_param(max_events, uint, 0644);
+MODULE_PARM_DESC(max_events,
+		 "Events all contexts together may ask for (like /proc/sys/fs/aio-max-nr)");
+
+unsigned int rust_aio_max_events(void)
+{
+	return READ_ONCE(max_events);
+}
+
+void rust_aio_ring_lock_init(struct mutex *ring_lock)
+{
+	mutex_init(ring_lock);
+}
+
+void rust_aio_completion_lock_init(spinlock_t *completion_lock)
+{
+	spin_lock_init(completion_lock);
+}
+
+void rust_aio_ctx_lock_init(spinlock_t *ctx_lock)
+{
+	spin_lock_init(ctx_lock);
+}
+
+void rust_aio_mutex_lock(struct mutex *lock)
+{
+	mutex_lock(lock);
+}
+
+bool rust_aio_mutex_trylock(struct mutex *lock)
+{
+	return mutex_trylock(lock);
+}
+
+void rust_aio_mutex_unlock(struct mutex *lock)
+{
+	mutex_unlock(lock);
+}
+
+unsigned long rust_aio_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+void rust_aio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}
+
+void rust_aio_spin_lock(spinlock_t *lock)
+{
+	spin_lock(lock);
+}
+
+void rust_aio_spin_unlock(spinlock_t *lock)
+{
+	spin_unlock(lock);
+}
+
+void rust_aio_init_waitqueue_head(struct wait_queue_head *wq_head)
+{
+	init_waitqueue_head(wq_head);
+}
+
+void rust_aio_init_wait_entry(struct wait_queue_entry *wq_entry)
+{
+	init_wait(wq_entry);
+}
+
+void rust_aio_wake_up_all(struct wait_queue_head *wq_head)
+{
+	wake_up_all(wq_head);
+}
+
+bool rust_aio_wq_has_sleeper(struct wait_queue_head *wq_head)
+{
+	return wq_has_sleeper(wq_head);
+}
+
+bool rust_aio_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+u64 rust_aio_current_timer_slack_ns(void)
+{
+	return current->timer_slack_ns;
+}
+
+void *rust_aio_folio_address(struct folio *folio)
+{
+	return folio_address(folio);
+}
+
+void rust_aio_folio_get(struct folio *folio)
+{
+	folio_get(folio);
+}
+
+void rust_aio_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+bool rust_aio_folio_test_large(struct folio *folio)
+{
+	return folio_test_large(folio);
+}
+
+bool rust_aio_folio_test_writeback(struct folio *folio)
+{
+	return folio_test_writeback(folio);
+}
+
+pgoff_t rust_aio_folio_index(struct folio *folio)
+{
+	return folio->index;
+}
+
+int rust_aio_folio_nid(struct folio *folio)
+{
+	return folio_nid(folio);
+}
+
+struct mm_struct *rust_aio_current_mm(void)
+{
+	return current->mm;
+}
+
+void rust_aio_mmgrab(struct mm_struct *mm)
+{
+	mmgrab(mm);
+}
+
+void rust_aio_mmdrop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
+void rust_aio_mmap_read_lock(struct mm_struct *mm)
+{
+	mmap_read_lock(mm);
+}
+
+void rust_aio_mmap_read_unlock(struct mm_struct *mm)
+{
+	mmap_read_unlock(mm);
+}
+
+void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vm_flags_set(vma, flags);
+}
+
+void rust_aio_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vm_flags_clear(vma, flags);
+}
+
+struct inode *rust_aio_file_inode(struct file *file)
+{
+	return file_inode(file);
+}
+
+void rust_aio_init_work(struct work_struct *work, work_func_t func)
+{
+	INIT_WORK(work, func);
+}
+
+struct workqueue_struct *rust_aio_alloc_workqueue(void)
+{
+	return alloc_workqueue("rust_aio", WQ_UNBOUND, 0);
+}
+
+void rust_aio_hrtimer_init(struct hrtimer *timer,
+			   enum hrtimer_restart (*function)(struct hrtimer *))
+{
+	/* Hard IRQ expiry on purpose: completions must cope with it. */
+	hrtimer_init(timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	timer->function = function;
+}
+
+void rust_aio_eventfd_signal(struct eventfd_ctx *ctx)
+{
+	eventfd_signal(ctx);
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kernel's static inlines and macros that rust_aio's Rust code needs,
+ * as real functions (helpers.c).  bindgen reads this file through sys.h, so
+ * Rust sees exactly these prototypes.
+ *
+ * Locks are initialised here because the C initialisers create one lockdep
+ * class per call site: each lock of a context gets its own class, named
+ * after the field, as in fs/aio.c.
+ */
+#ifndef RUST_AIO_HELPERS_H
+#define RUST_AIO_HELPERS_H
+
+#include <linux/eventfd.h>
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+/* Module parameter: the module-wide event limit (like aio-max-nr). */
+unsigned int rust_aio_max_events(void);
+
+/* The context's locks. */
+void rust_aio_ring_lock_init(struct mutex *ring_lock);
+void rust_aio_completion_lock_init(spinlock_t *completion_lock);
+void rust_aio_ctx_lock_init(spinlock_t *ctx_lock);
+void rust_aio_mutex_lock(struct mutex *lock);
+bool rust_aio_mutex_trylock(struct mutex *lock);
+void rust_aio_mutex_unlock(struct mutex *lock);
+unsigned long rust_aio_spin_lock_irqsave(spinlock_t *lock);
+void rust_aio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+void rust_aio_spin_lock(spinlock_t *lock);
+void rust_aio_spin_unlock(spinlock_t *lock);
+
+/* Waiting. */
+void rust_aio_init_waitqueue_head(struct wait_queue_head *wq_head);
+void rust_aio_init_wait_entry(struct wait_queue_entry *wq_entry);
+void rust_aio_wake_up_all(struct wait_queue_head *wq_head);
+bool rust_aio_wq_has_sleeper(struct wait_queue_head *wq_head);
+bool rust_aio_signal_pending(void);
+u64 rust_aio_current_timer_slack_ns(void);
+
+/* Folios and memory maps. */
+void *rust_aio_folio_address(struct folio *folio);
+void rust_aio_folio_get(struct folio *folio);
+void rust_aio_folio_put(struct folio *folio);
+bool rust_aio_folio_test_large(struct folio *folio);
+bool rust_aio_folio_test_writeback(struct folio *folio);
+pgoff_t rust_aio_folio_index(struct folio *folio);
+int rust_aio_folio_nid(struct folio *folio);
+struct mm_struct *rust_aio_current_mm(void);
+void rust_aio_mmgrab(struct mm_struct *mm);
+void rust_aio_mmdrop(struct mm_struct *mm);
+void rust_aio_mmap_read_lock(struct mm_struct *mm);
+void rust_aio_mmap_read_unlock(struct mm_struct *mm);
+void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
+void rust_aio_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags);
+struct inode *rust_aio_file_inode(struct file *file);
+
+/* Completion sources. */
+void rust_aio_init_work(struct work_struct *work, work_func_t func);
+struct workqueue_struct *rust_aio_alloc_workqueue(void);
+void rust_aio_hrtimer_init(struct hrtimer *timer,
+			   enum hrtimer_restart (*function)(struct hrtimer *));
+void rust_aio_eventfd_signal(struct eventfd_ctx *ctx);
+
+#endif /* RUST_AIO_HELPERS_H */

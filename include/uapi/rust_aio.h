@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * rust_aio: Linux AIO's completion ring, re-implemented as a misc device
+ * whose ring pages can be migrated.
+ *
+ * This header is the single source of the module's ABI: the module's Rust
+ * code is generated from it by bindgen at build time, and the tests include
+ * it.  Each ioctl behaves like the AIO system call it is named after; the
+ * differences are noted at each one.
+ *
+ * The ring is the one of fs/aio.c: page 0 starts with struct rust_aio_ring
+ * (struct aio_ring), followed by struct io_event slots across the ring's
+ * pages.  User space may reap events itself: read the events in
+ * [head, tail) modulo nr, then store the new head.
+ */
+#ifndef _UAPI_RUST_AIO_H
+#define _UAPI_RUST_AIO_H
+
+#include <linux/aio_abi.h>
+#include <linux/ioctl.h>
+#include <linux/time_types.h>
+#include <linux/types.h>
+
+/* Bumped on every incompatible change of what this header describes. */
+#define RUST_AIO_ABI_VERSION 1
+
+#define RUST_AIO_DEVICE_NAME "rust_aio"
+
+/* struct rust_aio_ring's constants, those of fs/aio.c. */
+#define RUST_AIO_RING_MAGIC 0xa10a10a1
+#define RUST_AIO_RING_COMPAT_FEATURES 1
+#define RUST_AIO_RING_INCOMPAT_FEATURES 0
+
+/* The ring header, struct aio_ring of fs/aio.c: 32 bytes. */
+struct rust_aio_ring {
+	__u32 id;	/* the context's index in its file, for information */
+	__u32 nr;	/* number of io_event slots */
+	__u32 head;	/* next event to reap: written by the consumer */
+	__u32 tail;	/* next slot to fill: written by the module only */
+	__u32 magic;
+	__u32 compat_features;
+	__u32 incompat_features;
+	__u32 header_length;	/* size of this header */
+	struct io_event io_events[];
+};
+
+/*
+ * Opcodes for iocb.aio_lio_opcode, in addition to IOCB_CMD_NOOP.  Every
+ * operation completes with io_event { .data = aio_data, .obj = address of
+ * the iocb, .res = aio_nbytes, .res2 = 0 } and signals aio_resfd when
+ * IOCB_FLAG_RESFD is set.
+ *
+ * IOCB_CMD_NOOP	completes at once, in the submitting task.
+ * RUST_AIO_CMD_TIMER	completes from an hrtimer (hard IRQ) after aio_offset
+ *			nanoseconds; cancellable.
+ * RUST_AIO_CMD_WORK	completes from a workqueue.
+ */
+#define RUST_AIO_CMD_TIMER 64
+#define RUST_AIO_CMD_WORK 65
+
+/* RUST_AIO_IOC_SETUP: io_setup(nr_events, &ctx). */
+struct rust_aio_setup {
+	__u32 nr_events;	/* in: at least this many events in flight */
+	__u32 flags;		/* in: must be 0 */
+	__u64 ctx;		/* out: the context id, the ring's address */
+};
+
+/* RUST_AIO_IOC_SUBMIT: io_submit(ctx, nr, iocbpp); returns the number queued. */
+struct rust_aio_submit {
+	__u64 ctx;
+	__s64 nr;
+	__u64 iocbpp;		/* user address of nr (struct iocb *) */
+};
+
+/* RUST_AIO_IOC_GETEVENTS: io_getevents(); returns the number reaped. */
+struct rust_aio_getevents {
+	__u64 ctx;
+	__s64 min_nr;
+	__s64 nr;
+	__u64 events;		/* user address of nr struct io_event */
+	__u64 timeout;		/* user address of a struct __kernel_timespec,
+				 * or 0 to wait for ever */
+};
+
+/*
+ * RUST_AIO_IOC_CANCEL: io_cancel(ctx, iocb, result).  As in Linux 6.12, a
+ * cancelled operation's event arrives through the ring (res = -ECANCELED)
+ * and the ioctl fails with EINPROGRESS; result is not written.
+ */
+struct rust_aio_cancel {
+	__u64 ctx;
+	__u64 iocb;		/* user address of the iocb to cancel */
+	__u64 result;		/* unused, as in Linux */
+};
+
+#define RUST_AIO_IOC_MAGIC 0xA1
+#define RUST_AIO_IOC_VERSION	_IOR(RUST_AIO_IOC_MAGIC, 0x10, __u32)
+#define RUST_AIO_IOC_SETUP	_IOWR(RUST_AIO_IOC_MAGIC, 0x11, struct rust_aio_setup)
+#define RUST_AIO_IOC_SUBMIT	_IOW(RUST_AIO_IOC_MAGIC, 0x12, struct rust_aio_submit)
+#define RUST_AIO_IOC_GETEVENTS	_IOW(RUST_AIO_IOC_MAGIC, 0x13, struct rust_aio_getevents)
+#define RUST_AIO_IOC_CANCEL	_IOW(RUST_AIO_IOC_MAGIC, 0x14, struct rust_aio_cancel)
+/* RUST_AIO_IOC_DESTROY: io_destroy(ctx); the argument points to the ctx id. */
+#define RUST_AIO_IOC_DESTROY	_IOW(RUST_AIO_IOC_MAGIC, 0x15, __u64)
+
+#endif /* _UAPI_RUST_AIO_H */

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What bindgen turns into sys_generated.rs (see Kbuild and sys.rs): the
+ * kernel headers the 6.12 kernel crate does not bind, the uapi header and
+ * the C helpers.  sys_allowlist says which items are generated.
+ */
+#include <linux/debugfs.h>
+#include <linux/eventfd.h>
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/hrtimer.h>
+#include <linux/migrate.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/mount.h>
+#include <linux/pagemap.h>
+#include <linux/pseudo_fs.h>
+#include <linux/sched.h>
+#include <linux/time64.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "rust_aio_ioctls.h"
+#include "helpers.h"
+
+/*
+ * Kernel macros bindgen cannot evaluate, as constants it can; the Kbuild
+ * rule strips the RUST_AIO_CONST_ prefix (the ioctl numbers are in
+ * include/rust_aio_ioctls.h).
+ */
+const gfp_t RUST_AIO_CONST_GFP_RING = GFP_HIGHUSER_MOVABLE | __GFP_ZERO;
+const gfp_t RUST_AIO_CONST_GFP_KERNEL = GFP_KERNEL;
+const fgf_t RUST_AIO_CONST_FGP_RING = FGP_LOCK | FGP_ACCESSED | FGP_CREAT;
+const unsigned long RUST_AIO_CONST_PAGE_SIZE = PAGE_SIZE;
+const int RUST_AIO_CONST_WORK_CPU_UNBOUND = WORK_CPU_UNBOUND;
+const unsigned long RUST_AIO_CONST_PROT_RW = PROT_READ | PROT_WRITE;
+const unsigned long RUST_AIO_CONST_RING_FS_MAGIC = 0xa10a10a1;
