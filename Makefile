@@ -6,7 +6,6 @@
 #   make                 build rust_aio.ko (against the cached test kernel)
 #   make check           build everything, boot the test kernel, run all tests
 #   make run             boot the test kernel and show the module at work
-#   make bench           benchmarks (separate from the tests)
 #   make clean
 #   make rust-analyzer   rust-project.json for editors
 #
@@ -29,7 +28,7 @@ endif
 KBUILD_ARGS := -C $(KDIR) M=$(TOP) $(if $(LLVM),LLVM=$(LLVM)) \
 	$(if $(MUTANT),RUST_AIO_MUTANT=$(MUTANT))
 
-.PHONY: all module deps kernel selftests check run bench clean rust-analyzer
+.PHONY: all module deps kernel selftests check run clean rust-analyzer
 
 all: module
 
@@ -59,11 +58,6 @@ run: module selftests
 	@$(TOP)/qemu/run --kernel "$(KDIR)/arch/x86/boot/bzImage" \
 		--module "$(TOP)/rust_aio.ko" --add "$(BUILD)/selftests/rust_aio_demo" \
 		-- rust_aio_demo
-
-bench: module selftests
-	@$(TOP)/qemu/run --kernel "$(KDIR)/arch/x86/boot/bzImage" \
-		--module "$(TOP)/rust_aio.ko" --add "$(BUILD)/selftests/rust_aio_bench" \
-		-- rust_aio_bench
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) $(KBUILD_ARGS) clean; fi
