@@ -9,6 +9,8 @@
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/delay.h>
+#include <linux/uaccess.h>
 
 #include "helpers.h"
 
@@ -20,6 +22,17 @@ MODULE_PARM_DESC(max_events,
 unsigned int rust_aio_max_events(void)
 {
 	return READ_ONCE(max_events);
+}
+
+void rust_aio_module_get(void)
+{
+	/* Only called from the module's own code, which holds a reference. */
+	__module_get(THIS_MODULE);
+}
+
+void rust_aio_module_put(void)
+{
+	module_put(THIS_MODULE);
 }
 
 void rust_aio_ring_lock_init(struct mutex *ring_lock)
@@ -135,11 +148,6 @@ pgoff_t rust_aio_folio_index(struct folio *folio)
 	return folio->index;
 }
 
-int rust_aio_folio_nid(struct folio *folio)
-{
-	return folio_nid(folio);
-}
-
 struct mm_struct *rust_aio_current_mm(void)
 {
 	return current->mm;
@@ -163,6 +171,16 @@ void rust_aio_mmap_read_lock(struct mm_struct *mm)
 void rust_aio_mmap_read_unlock(struct mm_struct *mm)
 {
 	mmap_read_unlock(mm);
+}
+
+unsigned long rust_aio_vma_start(struct vm_area_struct *vma)
+{
+	return vma->vm_start;
+}
+
+unsigned long rust_aio_vma_end(struct vm_area_struct *vma)
+{
+	return vma->vm_end;
 }
 
 void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
@@ -201,4 +219,14 @@ void rust_aio_hrtimer_init(struct hrtimer *timer,
 void rust_aio_eventfd_signal(struct eventfd_ctx *ctx)
 {
 	eventfd_signal(ctx);
+}
+
+unsigned long rust_aio_copy_to_user(void __user *to, const void *from, unsigned long n)
+{
+	return copy_to_user(to, from, n);
+}
+
+void rust_aio_udelay(unsigned long usecs)
+{
+	udelay(usecs);
 }

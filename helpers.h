@@ -23,6 +23,10 @@
 /* Module parameter: the module-wide event limit (like aio-max-nr). */
 unsigned int rust_aio_max_events(void);
 
+/* A reference to this module, for a file made with alloc_file_pseudo(). */
+void rust_aio_module_get(void);
+void rust_aio_module_put(void);
+
 /* The context's locks. */
 void rust_aio_ring_lock_init(struct mutex *ring_lock);
 void rust_aio_completion_lock_init(spinlock_t *completion_lock);
@@ -50,12 +54,13 @@ void rust_aio_folio_put(struct folio *folio);
 bool rust_aio_folio_test_large(struct folio *folio);
 bool rust_aio_folio_test_writeback(struct folio *folio);
 pgoff_t rust_aio_folio_index(struct folio *folio);
-int rust_aio_folio_nid(struct folio *folio);
 struct mm_struct *rust_aio_current_mm(void);
 void rust_aio_mmgrab(struct mm_struct *mm);
 void rust_aio_mmdrop(struct mm_struct *mm);
 void rust_aio_mmap_read_lock(struct mm_struct *mm);
 void rust_aio_mmap_read_unlock(struct mm_struct *mm);
+unsigned long rust_aio_vma_start(struct vm_area_struct *vma);
+unsigned long rust_aio_vma_end(struct vm_area_struct *vma);
 void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
 void rust_aio_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags);
 struct inode *rust_aio_file_inode(struct file *file);
@@ -66,5 +71,9 @@ struct workqueue_struct *rust_aio_alloc_workqueue(void);
 void rust_aio_hrtimer_init(struct hrtimer *timer,
 			   enum hrtimer_restart (*function)(struct hrtimer *));
 void rust_aio_eventfd_signal(struct eventfd_ctx *ctx);
+
+/* User copies and test-only delays. */
+unsigned long rust_aio_copy_to_user(void __user *to, const void *from, unsigned long n);
+void rust_aio_udelay(unsigned long usecs);
 
 #endif /* RUST_AIO_HELPERS_H */

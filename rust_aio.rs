@@ -3,19 +3,35 @@
 //! rust_aio: Linux AIO's completion ring as a misc device, with ring pages that can migrate.
 //!
 //! `/dev/rust_aio` answers ioctls that behave like `io_setup`, `io_submit`, `io_getevents`,
-//! `io_cancel` and `io_destroy` (see `include/uapi/rust_aio.h`, the ABI's single source).
+//! `io_cancel` and `io_destroy` (see `include/uapi/rust_aio.h`, the ABI's single source). Each
+//! open file owns the contexts made through it; closing it destroys them.
+//!
+//! - `ring.rs`: contexts, their rings and requests; the locking rules.
+//! - `migrate.rs`: how ring pages migrate; the lock order of the seed patch.
+//! - `mm.rs`, `sync.rs`, `misc.rs`: thin wrappers of the kernel objects used.
+//! - `sys.rs`: the bindgen-generated bindings (kernel and ABI).
 
+use core::{
+    mem::size_of,
+    sync::atomic::{AtomicU64, Ordering},
+};
 use kernel::{
     c_str,
-    ffi::{c_long, c_uint, c_ulong},
+    ffi::{c_int, c_long, c_uint, c_ulong},
     prelude::*,
-    uaccess::UserSlice,
+    types::ForeignOwnable,
+    uaccess::{UserPtr, UserSlice},
 };
 
+mod migrate;
 mod misc;
+mod mm;
+mod ring;
+mod sync;
 mod sys;
 
 use misc::{FileOperations, MiscRegistration};
+use ring::FileContexts;
 
 module! {
     type: RustAio,
@@ -25,45 +41,227 @@ module! {
     license: "GPL",
 }
 
-/// The module: its device.
-struct RustAio {
-    _device: MiscRegistration,
+/// What every context of the module shares.
+pub(crate) struct Shared {
+    /// The pseudo filesystem ring inodes live on.
+    fs: mm::RingFs,
+    /// Where `RUST_AIO_CMD_WORK` operations complete.
+    workqueue: WorkQueue,
+    /// Events all live contexts asked for (like `aio_nr`), against the `max_events` parameter.
+    events_accounted: AtomicU64,
 }
 
-impl kernel::Module for RustAio {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        // Mode 0666: like the aio system calls, the device is open to every user.
-        let device = MiscRegistration::register(c_str!("rust_aio"), 0o666, &DEVICE_FOPS)?;
-        pr_info!("ABI version {}\n", sys::RUST_AIO_ABI_VERSION);
-        Ok(Self { _device: device })
+impl Shared {
+    pub(crate) fn workqueue(&self) -> &kernel::workqueue::Queue {
+        self.workqueue.queue()
+    }
+
+    /// Accounts a new context's events against the module-wide limit (EAGAIN beyond it).
+    pub(crate) fn account_events(&self, nr_events: u32) -> Result {
+        // SAFETY: Reading a module parameter is always allowed.
+        let limit = u64::from(unsafe { sys::rust_aio_max_events() });
+        self.events_accounted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |accounted| {
+                let total = accounted + u64::from(nr_events);
+                (total <= limit).then_some(total)
+            })
+            .map(|_| ())
+            .map_err(|_| EAGAIN)
+    }
+
+    pub(crate) fn unaccount_events(&self, nr_events: u32) {
+        self.events_accounted
+            .fetch_sub(u64::from(nr_events), Ordering::AcqRel);
     }
 }
 
-/// The operations of `/dev/rust_aio`.
+/// The module's own workqueue: unloading destroys it, which waits for every work function to
+/// return, so no work runs module code after the module is gone.
+///
+/// # Invariants
+///
+/// `wq` was allocated by `alloc_workqueue()` and is destroyed only on drop.
+struct WorkQueue {
+    wq: core::ptr::NonNull<sys::workqueue_struct>,
+}
+
+// SAFETY: Workqueues are made to be used from any thread.
+unsafe impl Send for WorkQueue {}
+// SAFETY: See above.
+unsafe impl Sync for WorkQueue {}
+
+impl WorkQueue {
+    fn new() -> Result<Self> {
+        // SAFETY: Allocating a workqueue has no preconditions.
+        let wq = unsafe { sys::rust_aio_alloc_workqueue() };
+        Ok(Self {
+            wq: core::ptr::NonNull::new(wq).ok_or(ENOMEM)?,
+        })
+    }
+
+    fn queue(&self) -> &kernel::workqueue::Queue {
+        // SAFETY: The workqueue is valid until `self` is dropped (type invariant); both bindings
+        // name the same C type.
+        unsafe { kernel::workqueue::Queue::from_raw(self.wq.as_ptr().cast()) }
+    }
+}
+
+impl Drop for WorkQueue {
+    fn drop(&mut self) {
+        // SAFETY: The workqueue is ours (type invariant); this drains it first.
+        unsafe { sys::destroy_workqueue(self.wq.as_ptr()) };
+    }
+}
+
+/// The module: its device, and what contexts share.
+struct RustAio {
+    // Dropped in this order: no new files, then no more counters, then the shared state.
+    _device: MiscRegistration,
+    _debugfs: migrate::DebugFs,
+    _shared: Pin<KBox<Shared>>,
+}
+
+/// The shared state, for the device's `open`. Set before the device is registered and valid
+/// until the module is unloaded, which cannot happen while a file of the module is open.
+static SHARED: core::sync::atomic::AtomicPtr<Shared> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+impl kernel::Module for RustAio {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let shared = KBox::pin(
+            Shared {
+                fs: mm::RingFs::mount()?,
+                workqueue: WorkQueue::new()?,
+                events_accounted: AtomicU64::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        SHARED.store((&*shared as *const Shared).cast_mut(), Ordering::Release);
+        let debugfs = migrate::DebugFs::create();
+        // Mode 0666: like the aio system calls, the device is open to every user.
+        let device = MiscRegistration::register(c_str!("rust_aio"), 0o666, &DEVICE_FOPS)?;
+        Ok(Self {
+            _device: device,
+            _debugfs: debugfs,
+            _shared: shared,
+        })
+    }
+}
+
+/// The operations of `/dev/rust_aio`. 32-bit processes are not supported: `iocbpp` holds
+/// 64-bit pointers, so there is no `compat_ioctl`.
 static DEVICE_FOPS: FileOperations = FileOperations(sys::file_operations {
     owner: misc::this_module(),
+    open: Some(device_open),
+    release: Some(device_release),
     unlocked_ioctl: Some(device_ioctl),
     // SAFETY: All-zero is a valid `file_operations`: every other operation is absent.
     ..unsafe { core::mem::zeroed() }
 });
 
+extern "C" fn device_open(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+    // SAFETY: Set before the device was registered; valid while a file is open (see `SHARED`).
+    let shared: &'static Shared = unsafe { &*SHARED.load(Ordering::Acquire) };
+    match KBox::pin_init(FileContexts::new(shared), GFP_KERNEL) {
+        Ok(contexts) => {
+            // SAFETY: The file is being opened and is ours to set up.
+            unsafe { (*file).private_data = contexts.into_foreign().cast_mut() };
+            0
+        }
+        Err(err) => err.to_errno(),
+    }
+}
+
+extern "C" fn device_release(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+    // SAFETY: `private_data` was set by `device_open`, and no ioctl runs any more.
+    drop(unsafe { Pin::<KBox<FileContexts>>::from_foreign((*file).private_data) });
+    0
+}
+
 /// `unlocked_ioctl` of `/dev/rust_aio`.
-extern "C" fn device_ioctl(_file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    match ioctl(cmd, arg as usize) {
-        Ok(value) => value,
+extern "C" fn device_ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: `private_data` was set by `device_open` and stays until release, which cannot run
+    // while an ioctl does.
+    let contexts = unsafe { Pin::<KBox<FileContexts>>::borrow((*file).private_data) };
+    match ioctl(&contexts, cmd, arg as UserPtr) {
+        Ok(value) => value as c_long,
         Err(err) => err.to_errno() as c_long,
     }
 }
 
-fn ioctl(cmd: c_uint, arg: usize) -> Result<c_long> {
+fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
     match cmd {
         sys::RUST_AIO_IOC_VERSION => {
             let version: u32 = sys::RUST_AIO_ABI_VERSION;
-            UserSlice::new(arg, core::mem::size_of::<u32>())
+            UserSlice::new(arg, size_of::<u32>())
                 .writer()
                 .write(&version)?;
             Ok(0)
         }
+        sys::RUST_AIO_IOC_SETUP => {
+            let (mut reader, mut writer) =
+                UserSlice::new(arg, size_of::<sys::rust_aio_setup>()).reader_writer();
+            let mut setup: sys::rust_aio_setup = reader.read()?;
+            let ctx = contexts.setup(setup.nr_events, setup.flags)?;
+            setup.ctx = ctx;
+            if let Err(err) = writer.write(&setup) {
+                // As io_setup(): a context the caller cannot learn of is destroyed.
+                let _ = contexts.destroy(ctx);
+                return Err(err);
+            }
+            Ok(0)
+        }
+        sys::RUST_AIO_IOC_SUBMIT => {
+            let submit: sys::rust_aio_submit =
+                UserSlice::new(arg, size_of::<sys::rust_aio_submit>())
+                    .reader()
+                    .read()?;
+            contexts.submit(submit.ctx, submit.nr, submit.iocbpp as UserPtr)
+        }
+        sys::RUST_AIO_IOC_GETEVENTS => {
+            let get: sys::rust_aio_getevents =
+                UserSlice::new(arg, size_of::<sys::rust_aio_getevents>())
+                    .reader()
+                    .read()?;
+            let deadline = match get.timeout {
+                0 => None,
+                timeout => Some(deadline_after(timeout as UserPtr)?),
+            };
+            contexts.get_events(get.ctx, get.min_nr, get.nr, get.events as UserPtr, deadline)
+        }
+        sys::RUST_AIO_IOC_CANCEL => {
+            let cancel: sys::rust_aio_cancel =
+                UserSlice::new(arg, size_of::<sys::rust_aio_cancel>())
+                    .reader()
+                    .read()?;
+            contexts.cancel(cancel.ctx, cancel.iocb as UserPtr)?;
+            Ok(0)
+        }
+        sys::RUST_AIO_IOC_DESTROY => {
+            let ctx: u64 = UserSlice::new(arg, size_of::<u64>()).reader().read()?;
+            contexts.destroy(ctx)?;
+            Ok(0)
+        }
         _ => Err(ENOTTY),
     }
+}
+
+/// Reads a relative `struct __kernel_timespec` and turns it into an absolute monotonic deadline
+/// in ns; a zero timeout is `Some(0)`: poll without waiting.
+fn deadline_after(timeout: UserPtr) -> Result<i64> {
+    let ts: sys::__kernel_timespec = UserSlice::new(timeout, size_of::<sys::__kernel_timespec>())
+        .reader()
+        .read()?;
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(EINVAL);
+    }
+    if ts.tv_sec == 0 && ts.tv_nsec == 0 {
+        return Ok(0);
+    }
+    let relative = ts
+        .tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec);
+    // SAFETY: `ktime_get()` may be called in any context.
+    Ok(unsafe { sys::ktime_get() }.saturating_add(relative))
 }

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ring inode's address-space operations: how ring pages migrate (NUMA moves, compaction,
+//! memory offlining) without losing an event or a `head` update.
+//!
+//! # Lock order (the seed patch's, "aio: v3 ensure access to ctx->ring_pages is correctly
+//! # serialised for migration")
+//!
+//! 1. `mapping->i_private_lock` (spinlock): held over the whole migration, so the context named
+//!    by `i_private_data` cannot be torn down under us. Teardown clears `i_private_data` under
+//!    this lock before it puts any folio (`RingFile`'s drop), so a migration either sees no
+//!    context (`-EINVAL`: teardown won) or finishes before teardown goes on.
+//! 2. `ring_lock` (mutex), by **trylock only** (`-EAGAIN` if busy): it keeps the reaper from
+//!    writing `head` into a page that is being copied (the race the patch fixed: the new page
+//!    kept a stale `head`), and keeps migration out of a context that is still being set up.
+//!    It must not be waited for: `move_pages()` migrates under `mmap_lock`, and `ring_lock` is
+//!    held around `mmap_lock` elsewhere (setup maps the ring; reaping copies to user space) —
+//!    the deadlock Trinity found in v2. A failed migration is simply retried by the kernel.
+//! 3. `completion_lock` (spinlock, interrupts off) around the copy and the swap of the folio
+//!    in the ring, so no event or `tail` is written to the old page after it was copied, even
+//!    from hard IRQ. This is the only part with interrupts off; its longest duration is
+//!    measured (`max_irqoff_ns` in debugfs).
+//!
+//! User space cannot write the page meanwhile: migration has replaced its page-table entries
+//! with migration entries before calling us.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{c_str, error::to_result, ffi::c_int, prelude::*, types::ARef};
+
+use crate::{
+    mm::{AddressSpaceOperations, Folio, Mapping},
+    ring::Context,
+    sys,
+};
+
+/// The ring inode's `address_space_operations`.
+pub(crate) static RING_AOPS: AddressSpaceOperations =
+    AddressSpaceOperations(sys::address_space_operations {
+        read_folio: Some(ring_read_folio),
+        dirty_folio: Some(sys::noop_dirty_folio),
+        migrate_folio: Some(ring_migrate_folio),
+        // SAFETY: All-zero is a valid `address_space_operations`: every other one is absent.
+        ..unsafe { core::mem::zeroed() }
+    });
+
+/// Migration counters, shown in `/sys/kernel/debug/rust_aio/` and read by the tests.
+pub(crate) struct Stats {
+    /// Ring folios migrated.
+    pub(crate) migrated: AtomicU64,
+    /// Migrations refused with `-EAGAIN` because `ring_lock` was busy.
+    pub(crate) ring_lock_busy: AtomicU64,
+    /// Migrations refused with `-EINVAL` because the ring was being torn down.
+    pub(crate) teardown_won: AtomicU64,
+    /// Longest time, in ns, `completion_lock` was held (interrupts off) during a migration.
+    pub(crate) max_irqoff_ns: AtomicU64,
+}
+
+pub(crate) static STATS: Stats = Stats {
+    migrated: AtomicU64::new(0),
+    ring_lock_busy: AtomicU64::new(0),
+    teardown_won: AtomicU64::new(0),
+    max_irqoff_ns: AtomicU64::new(0),
+};
+
+/// The ring was truncated (its context is gone): a fault finds no page and gets `-EIO`, as
+/// fs/aio.c's `aio_read_folio()`.
+extern "C" fn ring_read_folio(_file: *mut sys::file, folio: *mut sys::folio) -> c_int {
+    // SAFETY: The kernel passes a locked folio and expects `read_folio` to unlock it.
+    unsafe { sys::folio_unlock(folio) };
+    EIO.to_errno()
+}
+
+extern "C" fn ring_migrate_folio(
+    mapping: *mut sys::address_space,
+    dst: *mut sys::folio,
+    src: *mut sys::folio,
+    _mode: sys::migrate_mode,
+) -> c_int {
+    // SAFETY: The kernel passes the ring's mapping and two folios it holds references to, valid
+    // for the whole call.
+    let (mapping, dst, src) = unsafe {
+        (
+            Mapping::from_raw(mapping),
+            Folio::from_raw(dst),
+            Folio::from_raw(src),
+        )
+    };
+    match migrate_folio(mapping, dst, src) {
+        Ok(()) => sys::MIGRATEPAGE_SUCCESS as c_int,
+        Err(err) => err.to_errno(),
+    }
+}
+
+fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
+    // The copy below is done with interrupts off: it must stay one page.
+    if src.is_large() {
+        return Err(EINVAL);
+    }
+
+    // 1. `i_private_lock`: protects against the context's teardown.
+    let private = mapping.lock_private();
+    let ctx = private.private_data().cast::<Context>();
+    if ctx.is_null() {
+        STATS.teardown_won.fetch_add(1, Ordering::Relaxed);
+        return Err(EINVAL);
+    }
+    // SAFETY: The context stays alive while its ring file names it, and the name is only
+    // cleared under `i_private_lock`, which `private` holds.
+    let ctx = unsafe { &*ctx };
+
+    // 2. `ring_lock`, never waited for.
+    #[cfg(not(mutant = "unserialised-migrate"))]
+    let Some(mut ring) = ctx.ring().try_lock() else {
+        STATS.ring_lock_busy.fetch_add(1, Ordering::Relaxed);
+        return Err(EAGAIN);
+    };
+    // Test-only mutant: migrate without `ring_lock`, as before the seed patch.
+    #[cfg(mutant = "unserialised-migrate")]
+    let mut ring = ctx.ring().mutant_without_ring_lock();
+
+    let index = src.index();
+    let current = ring.folios().get(index).ok_or(EINVAL)?;
+    // Make sure the folio has not been replaced meanwhile.
+    if current.as_ptr() != src.as_ptr() {
+        return Err(EAGAIN);
+    }
+    // A ring folio is never written back (its dirtying is a no-op); fs/aio.c makes this a BUG.
+    if src.is_under_writeback() {
+        return Err(EBUSY);
+    }
+
+    // The ring's reference to the new folio; if the move fails it is dropped again.
+    let dst_ref: ARef<Folio> = dst.into();
+    // SAFETY: Both folios are valid and locked by the migration core; the extra count of 1 is
+    // the ring's own reference to `src`.
+    to_result(unsafe {
+        sys::folio_migrate_mapping(mapping.as_ptr(), dst.as_ptr(), src.as_ptr(), 1)
+    })?;
+
+    // 3. `completion_lock`, interrupts off: no event or `tail` reaches the old folio after it
+    // is copied.
+    let old = {
+        let mut both = ring.lock_completions();
+        // SAFETY: `ktime_get()` may be called in any context.
+        let start = unsafe { sys::ktime_get() };
+        // SAFETY: Both folios are valid, locked, and the same size (order 0).
+        unsafe {
+            sys::folio_copy(dst.as_ptr(), src.as_ptr());
+            sys::folio_migrate_flags(dst.as_ptr(), src.as_ptr());
+        }
+        #[cfg(mutant = "unserialised-migrate")]
+        mutant_widen_copy_window();
+        let old = both.replace_folio(index, dst_ref);
+        // SAFETY: As above.
+        let held = unsafe { sys::ktime_get() } - start;
+        drop(both);
+        STATS
+            .max_irqoff_ns
+            .fetch_max(held.max(0) as u64, Ordering::Relaxed);
+        old
+    };
+    // The old folio is no longer reachable from the ring.
+    drop(old);
+    STATS.migrated.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Test builds of the mutant only: stretch the copy window so that the race it reintroduces
+/// shows up under emulation too.
+#[cfg(mutant = "unserialised-migrate")]
+fn mutant_widen_copy_window() {
+    // SAFETY: A busy wait; legal with interrupts off.
+    unsafe { sys::rust_aio_udelay(20) };
+}
+
+/// The debugfs directory with the counters; removed when dropped.
+pub(crate) struct DebugFs {
+    dir: *mut sys::dentry,
+}
+
+// SAFETY: The dentry is only passed back to debugfs, which does its own locking.
+unsafe impl Send for DebugFs {}
+// SAFETY: See above.
+unsafe impl Sync for DebugFs {}
+
+impl DebugFs {
+    /// Creates `/sys/kernel/debug/rust_aio/` with one read-only file per counter. Failure is
+    /// not an error (debugfs may be absent), as everywhere in the kernel.
+    pub(crate) fn create() -> Self {
+        // SAFETY: The name is a valid C string; a null parent means the debugfs root.
+        let dir = unsafe {
+            sys::debugfs_create_dir(c_str!("rust_aio").as_char_ptr(), core::ptr::null_mut())
+        };
+        let counters: [(&CStr, &AtomicU64); 4] = [
+            (c_str!("migrated"), &STATS.migrated),
+            (c_str!("ring_lock_busy"), &STATS.ring_lock_busy),
+            (c_str!("teardown_won"), &STATS.teardown_won),
+            (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns),
+        ];
+        for (name, counter) in counters {
+            // SAFETY: `dir` is a debugfs directory or an error pointer (then debugfs ignores the
+            // call); the counter is a static, so it outlives the file, which goes with `dir`.
+            unsafe { sys::debugfs_create_u64(name.as_char_ptr(), 0o444, dir, counter.as_ptr()) };
+        }
+        Self { dir }
+    }
+}
+
+impl Drop for DebugFs {
+    fn drop(&mut self) {
+        // SAFETY: `dir` came from `debugfs_create_dir()`; an error pointer is ignored.
+        unsafe { sys::debugfs_remove(self.dir) };
+    }
+}

@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Thin wrappers for the memory-management objects a ring is made of: the module's pseudo
+//! filesystem, the ring's anonymous inode and file, its page-cache folios, and the owner's
+//! address space.
+//!
+//! Like fs/aio.c's `aio_private_file()`, each ring is the page cache of an anonymous inode on a
+//! pseudo filesystem: that makes the ring pages ordinary movable page-cache folios that the
+//! kernel migrates through the mapping's `migrate_folio` (see `migrate.rs`).
+
+use core::ptr::NonNull;
+use kernel::{
+    c_str,
+    error::{from_err_ptr, to_result},
+    ffi::{c_int, c_ulong, c_void},
+    prelude::*,
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+
+use crate::{misc::this_module, sys};
+
+/// The module's pseudo filesystem type. `kern_mount()` links superblocks into it, so it must be
+/// writable: it lives in an `Opaque`.
+#[repr(transparent)]
+struct FsType(Opaque<sys::file_system_type>);
+
+// SAFETY: The VFS serialises its writes to a filesystem type (under `sb_lock`).
+unsafe impl Sync for FsType {}
+
+static RING_FS_TYPE: FsType = FsType(Opaque::new(sys::file_system_type {
+    name: c_str!("rust_aio").as_char_ptr(),
+    init_fs_context: Some(ring_fs_init_fs_context),
+    kill_sb: Some(sys::kill_anon_super),
+    owner: this_module(),
+    // SAFETY: All-zero is a valid `file_system_type`: no flags, no other operations.
+    ..unsafe { core::mem::zeroed() }
+}));
+
+/// `init_fs_context` of the ring filesystem, like `aio_init_fs_context()`.
+extern "C" fn ring_fs_init_fs_context(fc: *mut sys::fs_context) -> c_int {
+    // SAFETY: The VFS passes a valid, exclusively owned filesystem context.
+    unsafe {
+        if sys::init_pseudo(fc, sys::RING_FS_MAGIC).is_null() {
+            return ENOMEM.to_errno();
+        }
+        // Ring pages are never executable, whatever the mapping asks for (CVE-2016-10044):
+        // mmap() of a noexec filesystem drops VM_MAYEXEC and ignores READ_IMPLIES_EXEC.
+        (*fc).s_iflags |= sys::SB_I_NOEXEC;
+    }
+    0
+}
+
+/// The mounted ring filesystem; unmounted when dropped.
+///
+/// # Invariants
+///
+/// `mnt` is a live mount of [`RING_FS_TYPE`] made by `kern_mount()`.
+pub(crate) struct RingFs {
+    mnt: NonNull<sys::vfsmount>,
+}
+
+// SAFETY: A mount may be used from any thread; the VFS does its own locking.
+unsafe impl Send for RingFs {}
+// SAFETY: See above.
+unsafe impl Sync for RingFs {}
+
+impl RingFs {
+    pub(crate) fn mount() -> Result<Self> {
+        // SAFETY: `RING_FS_TYPE` is a valid filesystem type that lives for the module's lifetime,
+        // which outlasts the mount (unmounted in `drop`).
+        let mnt = from_err_ptr(unsafe { sys::kern_mount(RING_FS_TYPE.0.get()) })?;
+        // INVARIANT: `kern_mount()` succeeded.
+        Ok(Self {
+            mnt: NonNull::new(mnt).ok_or(ENOMEM)?,
+        })
+    }
+}
+
+impl Drop for RingFs {
+    fn drop(&mut self) {
+        // SAFETY: The mount is live (type invariant). No ring file is left: each holds a module
+        // reference through its file operations, so the module cannot be unloaded before.
+        unsafe { sys::kern_unmount(self.mnt.as_ptr()) };
+    }
+}
+
+/// A page-cache folio of a ring.
+///
+/// # Invariants
+///
+/// The wrapped `struct folio` is valid; as [`ARef<Folio>`] it is a counted reference.
+#[repr(transparent)]
+pub(crate) struct Folio(Opaque<sys::folio>);
+
+// SAFETY: `folio_get()`/`folio_put()` keep the folio alive; it is refcounted for any thread.
+unsafe impl AlwaysRefCounted for Folio {
+    fn inc_ref(&self) {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_get(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference, which is given up here.
+        unsafe { sys::rust_aio_folio_put(obj.cast().as_ptr()) };
+    }
+}
+
+// SAFETY: The folio's refcount and contents may be used from any thread.
+unsafe impl Send for Folio {}
+// SAFETY: See above.
+unsafe impl Sync for Folio {}
+
+impl Folio {
+    /// Borrows a folio the kernel passed in.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid folio for the whole of `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::folio) -> &'a Folio {
+        // SAFETY: `Folio` is `repr(transparent)` over the C struct; the caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::folio {
+        self.0.get()
+    }
+
+    /// The folio's kernel address (ring folios are order 0 and, on 64-bit, never in highmem).
+    pub(crate) fn address(&self) -> *mut u8 {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_address(self.0.get()).cast() }
+    }
+
+    /// The folio's page index in its mapping.
+    pub(crate) fn index(&self) -> usize {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_index(self.0.get()) as usize }
+    }
+
+    pub(crate) fn is_large(&self) -> bool {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_test_large(self.0.get()) }
+    }
+
+    pub(crate) fn is_under_writeback(&self) -> bool {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_test_writeback(self.0.get()) }
+    }
+}
+
+/// The `struct address_space` of a ring inode.
+///
+/// # Invariants
+///
+/// The wrapped mapping is valid.
+#[repr(transparent)]
+pub(crate) struct Mapping(Opaque<sys::address_space>);
+
+impl Mapping {
+    /// Borrows a mapping the kernel passed in.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid mapping for the whole of `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::address_space) -> &'a Mapping {
+        // SAFETY: `Mapping` is `repr(transparent)` over the C struct; the caller guarantees
+        // validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::address_space {
+        self.0.get()
+    }
+
+    /// Takes `i_private_lock`, which guards `i_private_data`: the ring's context, or null once
+    /// the context has been disconnected from the ring (teardown).
+    pub(crate) fn lock_private(&self) -> PrivateGuard<'_> {
+        // SAFETY: The mapping is valid (type invariant) and so is its lock.
+        unsafe { sys::rust_aio_spin_lock(&raw mut (*self.0.get()).i_private_lock) };
+        // INVARIANT: The lock was just taken.
+        PrivateGuard {
+            mapping: self,
+            _not_send: core::marker::PhantomData,
+        }
+    }
+}
+
+/// Proof that a mapping's `i_private_lock` is held.
+///
+/// # Invariants
+///
+/// The current CPU holds `mapping.i_private_lock`.
+pub(crate) struct PrivateGuard<'a> {
+    mapping: &'a Mapping,
+    _not_send: core::marker::PhantomData<*mut ()>,
+}
+
+impl PrivateGuard<'_> {
+    pub(crate) fn private_data(&self) -> *const c_void {
+        // SAFETY: The field is guarded by the lock this guard holds (type invariant).
+        unsafe { (*self.mapping.0.get()).i_private_data }
+    }
+
+    pub(crate) fn set_private_data(&mut self, data: *const c_void) {
+        // SAFETY: The field is guarded by the lock this guard holds (type invariant).
+        unsafe { (*self.mapping.0.get()).i_private_data = data.cast_mut() };
+    }
+}
+
+impl Drop for PrivateGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: The current CPU holds the lock (type invariant).
+        unsafe { sys::rust_aio_spin_unlock(&raw mut (*self.mapping.0.get()).i_private_lock) };
+    }
+}
+
+/// The operation tables of ring files: the ring's `address_space_operations` (migrate.rs) and
+/// file and VMA operations (ring.rs).
+pub(crate) struct RingOps {
+    pub(crate) aops: &'static AddressSpaceOperations,
+    pub(crate) fops: &'static crate::misc::FileOperations,
+}
+
+/// A `struct address_space_operations` table that may live in a `static`.
+#[repr(transparent)]
+pub(crate) struct AddressSpaceOperations(pub(crate) sys::address_space_operations);
+
+// SAFETY: The table is never written; its function pointers may be read from any thread.
+unsafe impl Sync for AddressSpaceOperations {}
+
+/// A `struct vm_operations_struct` table that may live in a `static`.
+#[repr(transparent)]
+pub(crate) struct VmOperations(pub(crate) sys::vm_operations_struct);
+
+// SAFETY: The table is never written; its function pointers may be read from any thread.
+unsafe impl Sync for VmOperations {}
+
+/// A ring's file: an anonymous inode on the ring filesystem whose page cache holds the ring.
+///
+/// # Invariants
+///
+/// `file` is a counted reference to a file made by `alloc_file_pseudo()` on the ring filesystem.
+pub(crate) struct RingFile {
+    file: NonNull<sys::file>,
+}
+
+// SAFETY: A file reference may be used and dropped from any thread.
+unsafe impl Send for RingFile {}
+// SAFETY: See above.
+unsafe impl Sync for RingFile {}
+
+impl RingFile {
+    /// Makes the file of a ring of `nr_pages` pages, whose mapping names `owner` (the context)
+    /// in `i_private_data` so that migration can find it.
+    pub(crate) fn new(
+        fs: &RingFs,
+        nr_pages: usize,
+        owner: *const c_void,
+        ops: &RingOps,
+    ) -> Result<Self> {
+        // SAFETY: The mount is live (`RingFs` invariant).
+        let inode = from_err_ptr(unsafe { sys::alloc_anon_inode((*fs.mnt.as_ptr()).mnt_sb) })
+            .map_err(|_| ENOMEM)?;
+        // SAFETY: `inode` is a new inode that nobody else knows of yet; `ops` live for ever.
+        unsafe {
+            let mapping = (*inode).i_mapping;
+            (*mapping).a_ops = &ops.aops.0;
+            (*mapping).i_private_data = owner.cast_mut();
+            (*inode).i_size = (nr_pages * sys::PAGE_SIZE as usize) as i64;
+        }
+        // `alloc_file_pseudo()` does not take the module reference that the file's last `fput()`
+        // drops (`fops->owner`): take it here, as `anon_inode_getfile()` does. The caller runs
+        // module code, so the module is alive.
+        // SAFETY: Always allowed from the module's own code.
+        unsafe { sys::rust_aio_module_get() };
+        // SAFETY: `inode` and the mount are valid; on success the file owns the inode reference.
+        let file = unsafe {
+            sys::alloc_file_pseudo(
+                inode,
+                fs.mnt.as_ptr(),
+                c_str!("[rust_aio]").as_char_ptr(),
+                sys::O_RDWR as c_int,
+                &ops.fops.0,
+            )
+        };
+        match from_err_ptr(file) {
+            Ok(file) => Ok(Self {
+                // INVARIANT: `alloc_file_pseudo()` succeeded.
+                file: NonNull::new(file).ok_or(ENOMEM)?,
+            }),
+            Err(_) => {
+                // SAFETY: The inode reference and the module reference are still ours when the
+                // file could not be made.
+                unsafe {
+                    sys::iput(inode);
+                    sys::rust_aio_module_put();
+                }
+                Err(ENOMEM)
+            }
+        }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::file {
+        self.file.as_ptr()
+    }
+
+    fn inode(&self) -> *mut sys::inode {
+        // SAFETY: The file is valid (type invariant).
+        unsafe { sys::rust_aio_file_inode(self.file.as_ptr()) }
+    }
+
+    pub(crate) fn mapping(&self) -> &Mapping {
+        // SAFETY: The file, and so its mapping, is valid while `self` is (type invariant).
+        unsafe { Mapping::from_raw((*self.file.as_ptr()).f_mapping) }
+    }
+
+    /// Allocates page `index` of the ring in the page cache, zeroed and movable, on a node the
+    /// caller's memory policy allows.
+    pub(crate) fn create_folio(&self, index: usize) -> Result<ARef<Folio>> {
+        // SAFETY: The mapping is valid (type invariant). The folio comes back locked with a
+        // reference that becomes ours; `folio_end_read()` marks it up to date and unlocks it.
+        unsafe {
+            let folio = from_err_ptr(sys::__filemap_get_folio(
+                self.mapping().as_ptr(),
+                index as _,
+                sys::FGP_RING,
+                sys::GFP_RING,
+            ))
+            .map_err(|_| ENOMEM)?;
+            sys::folio_end_read(folio, true);
+            Ok(ARef::from_raw(NonNull::new_unchecked(folio.cast())))
+        }
+    }
+}
+
+impl Drop for RingFile {
+    /// Disconnects the ring from its context and drops the file, in the order of fs/aio.c's
+    /// `put_aio_ring_file()`: the page cache is emptied (user mappings of it are zapped), then
+    /// `i_private_data` is cleared under `i_private_lock`, so that a migration that starts later
+    /// sees no context and one that was running has finished; then the file goes.
+    fn drop(&mut self) {
+        // SAFETY: The file and its inode are valid (type invariant).
+        unsafe { sys::truncate_setsize(self.inode(), 0) };
+        self.mapping()
+            .lock_private()
+            .set_private_data(core::ptr::null());
+        // SAFETY: The reference is ours (type invariant) and is not used again.
+        unsafe { sys::fput(self.file.as_ptr()) };
+    }
+}
+
+/// A reference to an address space (`mmgrab()`), which keeps the `mm_struct` itself alive (not
+/// its mappings), to tell the process that owns a context.
+///
+/// # Invariants
+///
+/// `mm` holds an `mmgrab()` reference.
+pub(crate) struct MmGrab {
+    mm: NonNull<sys::mm_struct>,
+}
+
+// SAFETY: The reference may be dropped from any thread in process context (`mmdrop()` may free
+// the `mm_struct`); contexts drop theirs when they are destroyed, never from IRQ.
+unsafe impl Send for MmGrab {}
+// SAFETY: Only the address is compared.
+unsafe impl Sync for MmGrab {}
+
+impl MmGrab {
+    /// The calling task's address space, or `None` for a kernel thread.
+    pub(crate) fn current() -> Option<Self> {
+        // SAFETY: `current->mm` is stable for the calling task.
+        let mm = NonNull::new(unsafe { sys::rust_aio_current_mm() })?;
+        // SAFETY: `mm` is the caller's own, live address space.
+        unsafe { sys::rust_aio_mmgrab(mm.as_ptr()) };
+        // INVARIANT: `mmgrab()` was just called.
+        Some(Self { mm })
+    }
+
+    /// Whether the calling task runs in this address space.
+    pub(crate) fn is_current(&self) -> bool {
+        // SAFETY: Reading `current->mm` is always allowed for the calling task.
+        core::ptr::eq(unsafe { sys::rust_aio_current_mm() }, self.mm.as_ptr())
+    }
+}
+
+impl Drop for MmGrab {
+    fn drop(&mut self) {
+        // SAFETY: The reference is ours (type invariant).
+        unsafe { sys::rust_aio_mmdrop(self.mm.as_ptr()) };
+    }
+}
+
+/// Maps `file` shared and read/write into the calling process, like fs/aio.c's `do_mmap()` of the
+/// ring; returns the address.
+pub(crate) fn map_shared(file: &RingFile, size: usize) -> Result<usize> {
+    // SAFETY: The file is valid; `vm_mmap()` takes the caller's `mmap_lock` itself.
+    let addr = unsafe {
+        sys::vm_mmap(
+            file.as_ptr(),
+            0,
+            size as c_ulong,
+            sys::PROT_RW,
+            sys::MAP_SHARED as c_ulong,
+            0,
+        )
+    };
+    // `vm_mmap()` returns an address or a negative errno.
+    if (addr as isize) < 0 && (addr as isize) >= -4095 {
+        return Err(Error::from_errno(addr as isize as c_int));
+    }
+    Ok(addr as usize)
+}
+
+/// Unmaps `[addr, addr + size)` from the calling process if, and only if, it is exactly one
+/// mapping of `file`: a ring that user space unmapped or moved must not take another mapping
+/// down with it.
+///
+/// Between the check and the unmap, another thread of the same process could replace the
+/// mapping; that process only races itself, and the kernel is not at risk.
+pub(crate) fn unmap_if_mapping_of(file: &RingFile, addr: usize, size: usize) -> Result {
+    // SAFETY: `current->mm` is the caller's live address space.
+    let mm = unsafe { sys::rust_aio_current_mm() };
+    if mm.is_null() {
+        return Ok(());
+    }
+    // SAFETY: `mm` is live; its VMAs are stable while `mmap_lock` is held for reading.
+    let ours = unsafe {
+        sys::rust_aio_mmap_read_lock(mm);
+        let vma = sys::find_vma(mm, addr as c_ulong);
+        let ours = !vma.is_null()
+            && sys::rust_aio_vma_start(vma) == addr as c_ulong
+            && sys::rust_aio_vma_end(vma) == (addr + size) as c_ulong
+            && core::ptr::eq((*vma).vm_file, file.as_ptr());
+        sys::rust_aio_mmap_read_unlock(mm);
+        ours
+    };
+    if ours {
+        // SAFETY: Unmapping a range of the caller's own address space.
+        to_result(unsafe { sys::vm_munmap(addr as c_ulong, size) })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1169 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Contexts and their completion rings: `io_setup`, `io_submit`, `io_getevents`, `io_cancel` and
+//! `io_destroy` over the `struct aio_ring` of fs/aio.c.
+//!
+//! A context's ring is the page cache of its own anonymous inode (`mm.rs`), mapped shared into
+//! the process that set it up; the context id user space passes is the ring's address there.
+//! Page 0 starts with the ring header; `struct io_event` slots follow across the pages. User space
+//! may reap events itself by reading the slots between `head` and `tail` and storing a new `head`,
+//! so every header field in the mapping is hostile input.
+//!
+//! # Locking
+//!
+//! Per context, in the order they nest:
+//!
+//! - `ring_lock` (mutex): serialises the kernel's writes of the ring's `head` (reaping through the
+//!   ioctl) and everything that changes which folios make up the ring: setup holds it from the
+//!   moment the ring file can be seen by migration until the context is complete (the seed
+//!   patch's rule), teardown holds it while it disconnects the file. Page migration may only
+//!   *try* it (`migrate.rs`): migration runs under `mmap_lock`, and `ring_lock` is held around
+//!   `mmap_lock` here (setup maps the ring; reaping copies to user space, which may fault).
+//! - `completion_lock` (spinlock, interrupts off): the ring's `tail`, the event slots and the
+//!   free-slot bookkeeping. Timer operations complete from hard IRQ.
+//! - The folio array is written only with both locks held (migration's swap, setup, teardown),
+//!   so either lock is enough to read it.
+//!
+//! `ctx_lock` (spinlock, interrupts off) guards the list of pending timer operations, for cancel;
+//! it nests outside `completion_lock` only in the sense that a cancelled request is completed
+//! after dropping it. The file's context table has its own spinlock, taken alone.
+//!
+//! Lifetime: a context is an `Arc`. The file's table holds one reference until destroy; every
+//! request in flight holds one. Destroy marks the context dead, cancels what it can, waits until
+//! nothing is in flight and only then tears the ring down, so a completion never meets a freed
+//! ring. The last reference may be dropped from hard IRQ (a timer request), so dropping a
+//! context only frees memory.
+
+use core::{
+    cell::UnsafeCell,
+    mem::size_of,
+    pin::Pin,
+    sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+};
+use kernel::{
+    container_of,
+    ffi::{c_int, c_ulong, c_void},
+    impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
+    list::{List, ListArc, ListLinks},
+    new_spinlock, new_work,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::{Arc, SpinLock},
+    types::{ARef, Opaque},
+    uaccess::{UserPtr, UserSlice},
+    workqueue::{Work, WorkItem},
+};
+
+use crate::{
+    misc::{this_module, FileOperations},
+    mm::{self, Folio, MmGrab, RingFile, RingOps, VmOperations},
+    sync::{IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard, WaitQueue, Wakeup},
+    sys, Shared,
+};
+
+/// Bytes in a ring page.
+const PAGE_SIZE: usize = sys::PAGE_SIZE as usize;
+/// Size of the ring header and of an event slot: both 32 bytes, as in fs/aio.c.
+const HEADER_SIZE: usize = size_of::<sys::rust_aio_ring>();
+const EVENT_SIZE: usize = size_of::<sys::io_event>();
+/// Event slots per page, and the header's size in slots (`AIO_EVENTS_OFFSET`).
+const EVENTS_PER_PAGE: usize = PAGE_SIZE / EVENT_SIZE;
+const EVENTS_OFFSET: usize = HEADER_SIZE / EVENT_SIZE;
+/// Beyond this many events a ring would be absurdly large (fs/aio.c's overflow limit).
+const MAX_NR_EVENTS: u32 = (0x1000_0000 / EVENT_SIZE) as u32;
+
+const _: () = assert!(HEADER_SIZE == EVENT_SIZE && PAGE_SIZE % EVENT_SIZE == 0);
+
+/// The ring header as the kernel sees it in the shared page: every field may change under it
+/// (user space can write the mapping), so each is an atomic.
+#[repr(C)]
+struct SharedHeader {
+    id: AtomicU32,
+    nr: AtomicU32,
+    head: AtomicU32,
+    tail: AtomicU32,
+    magic: AtomicU32,
+    compat_features: AtomicU32,
+    incompat_features: AtomicU32,
+    header_length: AtomicU32,
+}
+
+const _: () = assert!(size_of::<SharedHeader>() == HEADER_SIZE);
+
+impl SharedHeader {
+    fn of(page0: &Folio) -> &SharedHeader {
+        // SAFETY: A ring folio is a page of at least `HEADER_SIZE` bytes that lives while the
+        // borrowed `Folio` reference does; the header is a plain array of naturally aligned u32s.
+        unsafe { &*page0.address().cast::<SharedHeader>() }
+    }
+}
+
+/// A ring's `completion_lock` data.
+struct Completions {
+    /// Next slot to fill; the trusted copy of the header's `tail`.
+    tail: u32,
+    /// Events posted since free slots were last given back (fs/aio.c's `completed_events`).
+    completed_events: u32,
+}
+
+/// A ring's `ring_lock` data: what setup installs and teardown removes.
+struct RingResources {
+    file: Option<RingFile>,
+    owner_mm: Option<MmGrab>,
+}
+
+/// A context's completion ring and its two locks (see the module documentation).
+///
+/// # Invariants
+///
+/// - `folios` is written only while both `ring_lock` and `completion_lock` are held, or before
+///   the ring is shared (construction).
+/// - Once set up, `folios` holds `nr_pages` folios and the header's slots number `nr_events`;
+///   after teardown it is empty.
+#[pin_data]
+pub(crate) struct Ring {
+    /// Number of event slots: the trusted copy of the header's `nr`.
+    nr_events: u32,
+    #[pin]
+    ring_lock: TryMutex<RingResources>,
+    #[pin]
+    completion_lock: IrqSpinLock<Completions>,
+    folios: UnsafeCell<KVec<ARef<Folio>>>,
+    /// Submissions that may still be made without overflowing the ring (fs/aio.c's
+    /// `reqs_available`, without the per-CPU batching).
+    reqs_available: AtomicU32,
+}
+
+// SAFETY: `folios` is shared under the locking rules of the type invariants; everything else is
+// `Sync` on its own.
+unsafe impl Sync for Ring {}
+// SAFETY: Nothing in a `Ring` is tied to a thread.
+unsafe impl Send for Ring {}
+
+/// Proof that `ring_lock` is held.
+pub(crate) struct RingGuard<'a> {
+    ring: &'a Ring,
+    resources: TryMutexGuard<'a, RingResources>,
+}
+
+/// Proof that `completion_lock` is held.
+struct CompletionGuard<'a> {
+    ring: &'a Ring,
+    completions: IrqSpinLockGuard<'a, Completions>,
+}
+
+impl Ring {
+    fn new(nr_events: u32) -> impl PinInit<Self> {
+        // One slot always stays empty: `head == tail` means no events.
+        let free_slots = nr_events - 1;
+        pin_init!(Self {
+            nr_events,
+            ring_lock <- TryMutex::new(
+                RingResources { file: None, owner_mm: None },
+                sys::rust_aio_ring_lock_init,
+            ),
+            completion_lock <- IrqSpinLock::new(
+                Completions { tail: 0, completed_events: 0 },
+                sys::rust_aio_completion_lock_init,
+            ),
+            folios: UnsafeCell::new(KVec::new()),
+            reqs_available: AtomicU32::new(free_slots),
+        })
+    }
+
+    /// Takes `ring_lock`, sleeping if needed.
+    pub(crate) fn lock(&self) -> RingGuard<'_> {
+        RingGuard {
+            ring: self,
+            resources: self.ring_lock.lock(),
+        }
+    }
+
+    /// Tries `ring_lock` without sleeping: migration's way in (`migrate.rs`).
+    pub(crate) fn try_lock(&self) -> Option<RingGuard<'_>> {
+        Some(RingGuard {
+            ring: self,
+            resources: self.ring_lock.try_lock()?,
+        })
+    }
+
+    /// Test builds of the `unserialised-migrate` mutant only: the folios without `ring_lock`,
+    /// the way migration worked before the seed patch.
+    #[cfg(mutant = "unserialised-migrate")]
+    pub(crate) fn mutant_without_ring_lock(&self) -> MutantGuard<'_> {
+        MutantGuard { ring: self }
+    }
+
+    fn lock_completions(&self) -> CompletionGuard<'_> {
+        CompletionGuard {
+            ring: self,
+            completions: self.completion_lock.lock_irqsave(),
+        }
+    }
+
+    pub(crate) fn nr_events(&self) -> u32 {
+        self.nr_events
+    }
+
+    /// Takes a free slot for a submission, recomputing the free slots from the ring's `head`
+    /// when none seem left: user space may have reaped events from the mapping without telling
+    /// (fs/aio.c's `get_reqs_available()`).
+    fn reserve_slot(&self) -> bool {
+        self.try_reserve_slot() || {
+            self.lock_completions().give_back_reaped_slots();
+            self.try_reserve_slot()
+        }
+    }
+
+    fn try_reserve_slot(&self) -> bool {
+        self.reqs_available
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Returns a slot that a failed submission had reserved.
+    fn unreserve_slot(&self) {
+        self.reqs_available.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Posts `event` to the ring (fs/aio.c's `aio_complete()`, ring part). O(1), IRQ-safe.
+    fn post(&self, event: &sys::io_event) {
+        self.lock_completions().post(event);
+    }
+
+    /// Whether the ring holds events that nobody has reaped (the getevents wait condition).
+    fn has_events(&self) -> bool {
+        let guard = self.lock_completions();
+        let Some(page0) = guard.folios().first() else {
+            return false;
+        };
+        SharedHeader::of(page0).head.load(Ordering::Relaxed) % self.nr_events
+            != guard.completions.tail
+    }
+}
+
+impl<'a> RingGuard<'a> {
+    /// The ring's folios, stable while `ring_lock` is held (only migration and teardown change
+    /// them, and both hold `ring_lock`).
+    pub(crate) fn folios(&self) -> &[ARef<Folio>] {
+        // SAFETY: Writers of `folios` hold `ring_lock`, which this guard holds (invariant).
+        unsafe { &*self.ring.folios.get() }
+    }
+
+    /// Takes `completion_lock` as well, which allows changing the folios.
+    pub(crate) fn lock_completions(&mut self) -> BothGuard<'_> {
+        BothGuard {
+            ring: self.ring,
+            _completions: self.ring.completion_lock.lock_irqsave(),
+        }
+    }
+
+    /// Copies up to `nr` events to user space and advances the ring's `head` past them
+    /// (fs/aio.c's `aio_read_events_ring()`); returns how many were copied.
+    fn read_events(&self, out: UserPtr, nr: usize) -> Result<usize> {
+        let nr_events = self.ring.nr_events;
+        let folios = self.folios();
+        let Some(page0) = folios.first() else {
+            return Ok(0);
+        };
+        let header = SharedHeader::of(page0);
+        let mut head = header.head.load(Ordering::Relaxed);
+        let tail = header.tail.load(Ordering::Relaxed);
+        // smp_rmb(): once `tail` is read, the events before it are visible (pairs with the
+        // barrier in `CompletionGuard::post`).
+        fence(Ordering::Acquire);
+        if head == tail {
+            return Ok(0);
+        }
+        // User space may have written anything: index with the trusted size (CVE-2014-0206).
+        head %= nr_events;
+        let tail = tail % nr_events;
+
+        let mut copied = 0usize;
+        while copied < nr && head != tail {
+            let contiguous = if head <= tail { tail } else { nr_events } - head;
+            let pos = head as usize + EVENTS_OFFSET;
+            let in_page = pos % EVENTS_PER_PAGE;
+            let count = (contiguous as usize)
+                .min(nr - copied)
+                .min(EVENTS_PER_PAGE - in_page);
+            let Some(folio) = folios.get(pos / EVENTS_PER_PAGE) else {
+                break;
+            };
+            // SAFETY: `in_page + count <= EVENTS_PER_PAGE`, so the source lies in the folio,
+            // which `ring_lock` keeps in the ring; the destination is checked by
+            // `copy_to_user()`.
+            let left = unsafe {
+                sys::rust_aio_copy_to_user(
+                    (out + copied * EVENT_SIZE) as *mut c_void,
+                    folio.address().add(in_page * EVENT_SIZE).cast(),
+                    (count * EVENT_SIZE) as c_ulong,
+                )
+            };
+            if left != 0 {
+                return Err(EFAULT);
+            }
+            copied += count;
+            head = (head + count as u32) % nr_events;
+        }
+        // Release: the slots were read before they are handed back to the completion side.
+        header.head.store(head, Ordering::Release);
+        Ok(copied)
+    }
+}
+
+/// See [`Ring::mutant_without_ring_lock`]: deliberately unsound, test builds only.
+#[cfg(mutant = "unserialised-migrate")]
+pub(crate) struct MutantGuard<'a> {
+    ring: &'a Ring,
+}
+
+#[cfg(mutant = "unserialised-migrate")]
+impl MutantGuard<'_> {
+    pub(crate) fn folios(&self) -> &[ARef<Folio>] {
+        // SAFETY: Not safe: this is the bug the mutant reintroduces (see migrate.rs).
+        unsafe { &*self.ring.folios.get() }
+    }
+
+    pub(crate) fn lock_completions(&mut self) -> BothGuard<'_> {
+        BothGuard {
+            ring: self.ring,
+            _completions: self.ring.completion_lock.lock_irqsave(),
+        }
+    }
+}
+
+/// Proof that both `ring_lock` and `completion_lock` are held: the folios may change.
+pub(crate) struct BothGuard<'a> {
+    ring: &'a Ring,
+    _completions: IrqSpinLockGuard<'a, Completions>,
+}
+
+impl BothGuard<'_> {
+    /// Puts `folio` in the ring at `index`, returning the one it replaces.
+    pub(crate) fn replace_folio(
+        &mut self,
+        index: usize,
+        folio: ARef<Folio>,
+    ) -> Option<ARef<Folio>> {
+        // SAFETY: Both locks are held, so nobody else reads or writes `folios` (invariant).
+        let folios = unsafe { &mut *self.ring.folios.get() };
+        folios
+            .get_mut(index)
+            .map(|slot| core::mem::replace(slot, folio))
+    }
+
+    fn take_folios(&mut self) -> KVec<ARef<Folio>> {
+        // SAFETY: Both locks are held, so nobody else reads or writes `folios` (invariant).
+        core::mem::take(unsafe { &mut *self.ring.folios.get() })
+    }
+
+    fn install_folios(&mut self, folios: KVec<ARef<Folio>>) {
+        // SAFETY: Both locks are held, so nobody else reads or writes `folios` (invariant).
+        unsafe { *self.ring.folios.get() = folios };
+    }
+}
+
+impl CompletionGuard<'_> {
+    fn folios(&self) -> &[ARef<Folio>] {
+        // SAFETY: Writers of `folios` hold `completion_lock`, which this guard holds.
+        unsafe { &*self.ring.folios.get() }
+    }
+
+    fn post(&mut self, event: &sys::io_event) {
+        let nr_events = self.ring.nr_events;
+        let tail = self.completions.tail;
+        let pos = tail as usize + EVENTS_OFFSET;
+        let folios = self.folios();
+        let (Some(page0), Some(folio)) = (folios.first(), folios.get(pos / EVENTS_PER_PAGE)) else {
+            // Teardown waits for every request first: a ring is never gone while one completes.
+            return;
+        };
+        // SAFETY: `pos % EVENTS_PER_PAGE` slots fit in the page; the slot is outside
+        // [head, tail), so no reader looks at it, and `completion_lock` excludes other writers.
+        unsafe {
+            folio
+                .address()
+                .add((pos % EVENTS_PER_PAGE) * EVENT_SIZE)
+                .cast::<sys::io_event>()
+                .write_volatile(*event);
+        }
+        // smp_wmb(): the event is visible before the tail that publishes it.
+        fence(Ordering::Release);
+        let tail = if tail + 1 >= nr_events { 0 } else { tail + 1 };
+        let header = SharedHeader::of(page0);
+        header.tail.store(tail, Ordering::Relaxed);
+        let head = header.head.load(Ordering::Relaxed);
+        self.completions.tail = tail;
+        self.completions.completed_events += 1;
+        if self.completions.completed_events > 1 {
+            self.give_back_slots(head, tail);
+        }
+    }
+
+    /// Recomputes the free slots from user space's `head` (fs/aio.c's
+    /// `user_refill_reqs_available()`).
+    fn give_back_reaped_slots(&mut self) {
+        if self.completions.completed_events == 0 {
+            return;
+        }
+        let Some(page0) = self.folios().first() else {
+            return;
+        };
+        // `head` may move under us (user space, or a reaper holding only `ring_lock`); any value
+        // is safe, because `tail` cannot move while `completion_lock` is held and the result is
+        // bounded by `completed_events`.
+        let head = SharedHeader::of(page0).head.load(Ordering::Relaxed);
+        let tail = self.completions.tail;
+        self.give_back_slots(head, tail);
+    }
+
+    /// Slots of events that have left the ring become free again (fs/aio.c's
+    /// `refill_reqs_available()`): free slots are never computed from user-written fields alone.
+    fn give_back_slots(&mut self, head: u32, tail: u32) {
+        let nr_events = self.ring.nr_events;
+        // Clamp: user space writes `head`.
+        let head = head % nr_events;
+        let in_ring = if head <= tail {
+            tail - head
+        } else {
+            nr_events - (head - tail)
+        };
+        let completed = self.completions.completed_events.saturating_sub(in_ring);
+        if completed > 0 {
+            self.completions.completed_events -= completed;
+            self.ring
+                .reqs_available
+                .fetch_add(completed, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The ring's `file_operations`: only `mmap`, used by setup. `owner` keeps the module loaded
+/// while a ring file exists (a mapping of it may outlive its context).
+static RING_FOPS: FileOperations = FileOperations(sys::file_operations {
+    owner: this_module(),
+    mmap: Some(ring_mmap),
+    // SAFETY: All-zero is a valid `file_operations`: every other operation is absent.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// The ring mapping's operations: page-cache faults, plus `mremap` and `may_split` hooks.
+static RING_VM_OPS: VmOperations = VmOperations(sys::vm_operations_struct {
+    mremap: Some(ring_mremap),
+    may_split: Some(ring_may_split),
+    fault: Some(sys::filemap_fault),
+    map_pages: Some(sys::filemap_map_pages),
+    page_mkwrite: Some(sys::filemap_page_mkwrite),
+    // SAFETY: All-zero is a valid `vm_operations_struct`: every other operation is absent.
+    ..unsafe { core::mem::zeroed() }
+});
+
+pub(crate) fn ring_ops() -> RingOps {
+    RingOps {
+        aops: &crate::migrate::RING_AOPS,
+        fops: &RING_FOPS,
+    }
+}
+
+extern "C" fn ring_mmap(_file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
+    // SAFETY: The kernel passes the new, not yet visible VMA, which it lets us set up.
+    unsafe {
+        sys::rust_aio_vm_flags_set(vma, sys::VM_DONTEXPAND as _);
+        (*vma).vm_ops = &RING_VM_OPS.0;
+    }
+    0
+}
+
+/// The ring moved: the context id follows it, as in fs/aio.c's `aio_ring_mremap()`. Only the
+/// owner may move a live ring, and only as a whole: a forked child sees the mapping but owns no
+/// context (CVE-2023-52646), and a dead context's ring stays dead.
+extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
+    // SAFETY: The kernel passes the moved VMA of a ring file, under `mmap_lock`; the VMA holds a
+    // reference to the file, so its mapping is valid.
+    let (mapping, mm, start, pages) = unsafe {
+        let start = sys::rust_aio_vma_start(vma) as usize;
+        let pages = (sys::rust_aio_vma_end(vma) as usize - start) / PAGE_SIZE;
+        (
+            mm::Mapping::from_raw((*(*vma).vm_file).f_mapping),
+            (*vma).vm_mm,
+            start,
+            pages,
+        )
+    };
+    let private = mapping.lock_private();
+    let ctx = private.private_data().cast::<Context>();
+    if ctx.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: A context stays alive while its ring file names it; teardown clears the name under
+    // `i_private_lock`, which `private` holds.
+    let ctx = unsafe { &*ctx };
+    if !ctx.is_owned_by(mm) || ctx.is_dead() || pages != ctx.nr_pages {
+        return EINVAL.to_errno();
+    }
+    ctx.user_id.store(start as u64, Ordering::Release);
+    0
+}
+
+/// A ring mapping is never split: `destroy` can then tell that the mapping at the context's
+/// address is still the whole ring before unmapping it.
+extern "C" fn ring_may_split(_vma: *mut sys::vm_area_struct, _addr: c_ulong) -> c_int {
+    EINVAL.to_errno()
+}
+
+/// An `eventfd` to signal on completion (`IOCB_FLAG_RESFD`).
+///
+/// # Invariants
+///
+/// Holds a reference from `eventfd_ctx_fdget()`.
+struct EventFd(core::ptr::NonNull<sys::eventfd_ctx>);
+
+// SAFETY: An eventfd context may be signalled and put from any context, hard IRQ included.
+unsafe impl Send for EventFd {}
+// SAFETY: See above.
+unsafe impl Sync for EventFd {}
+
+impl EventFd {
+    fn from_fd(fd: u32) -> Result<Self> {
+        // SAFETY: `eventfd_ctx_fdget()` checks the descriptor (EBADF, or EINVAL if not an
+        // eventfd) and returns a counted reference on success.
+        let ctx = kernel::error::from_err_ptr(unsafe { sys::eventfd_ctx_fdget(fd as c_int) })?;
+        // INVARIANT: The reference is ours.
+        Ok(Self(core::ptr::NonNull::new(ctx).ok_or(EBADF)?))
+    }
+
+    fn signal(&self) {
+        // SAFETY: The eventfd is valid (type invariant); signalling is IRQ-safe.
+        unsafe { sys::rust_aio_eventfd_signal(self.0.as_ptr()) };
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        // SAFETY: The reference is ours (type invariant).
+        unsafe { sys::eventfd_ctx_put(self.0.as_ptr()) };
+    }
+}
+
+/// What completes an operation: its event and where to signal it.
+struct Completion {
+    event: sys::io_event,
+    eventfd: Option<EventFd>,
+}
+
+/// A submitted `RUST_AIO_CMD_TIMER`, completed by its hrtimer in hard IRQ, or by cancel.
+///
+/// # Invariants
+///
+/// While the timer is queued, the request is on its context's `pending_timers` list, which
+/// keeps it alive; whoever takes it off the list completes it.
+#[pin_data]
+struct TimerRequest {
+    #[pin]
+    timer: Opaque<sys::hrtimer>,
+    #[pin]
+    links: ListLinks,
+    ctx: Arc<Context>,
+    completion: Completion,
+}
+
+impl_has_list_links! {
+    impl HasListLinks<0> for TimerRequest { self.links }
+}
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for TimerRequest { untracked; }
+}
+impl_list_item! {
+    impl ListItem<0> for TimerRequest { using ListLinks; }
+}
+
+// SAFETY: The hrtimer is only touched through the hrtimer API, which is thread-safe.
+unsafe impl Send for TimerRequest {}
+// SAFETY: See above.
+unsafe impl Sync for TimerRequest {}
+
+/// The hrtimer callback of a timer request (hard IRQ).
+extern "C" fn timer_expired(timer: *mut sys::hrtimer) -> sys::hrtimer_restart {
+    // SAFETY: The timer is the `timer` field of a `TimerRequest` that is alive: it is on its
+    // context's list until somebody removes it, and cancel removes it only after stopping the
+    // timer, which cannot happen while this callback runs.
+    let req = unsafe { &*container_of!(timer.cast::<Opaque<sys::hrtimer>>(), TimerRequest, timer) };
+    let ctx = req.ctx.clone();
+    // SAFETY: The request is only ever on this list.
+    let req = unsafe { ctx.pending_timers.lock_irqsave().remove(req) };
+    if let Some(req) = req {
+        ctx.complete(&req.completion, None);
+    }
+    sys::hrtimer_restart_HRTIMER_NORESTART
+}
+
+/// A submitted `RUST_AIO_CMD_WORK`, completed by the module's workqueue.
+#[pin_data]
+struct WorkRequest {
+    #[pin]
+    work: Work<WorkRequest>,
+    ctx: Arc<Context>,
+    completion: Completion,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for WorkRequest { self.work }
+}
+
+impl WorkItem for WorkRequest {
+    type Pointer = Pin<KBox<WorkRequest>>;
+
+    fn run(this: Pin<KBox<WorkRequest>>) {
+        this.ctx.complete(&this.completion, None);
+    }
+}
+
+/// An AIO context: its ring, its pending requests, and what tells it apart.
+///
+/// # Invariants
+///
+/// `inflight` counts the requests submitted and not yet completed; once `dead` is set and
+/// `inflight` has dropped to zero it never rises again, and only then is the ring torn down.
+#[pin_data]
+pub(crate) struct Context {
+    shared: &'static Shared,
+    /// Key in the owning file's table (set once, when setup inserts the context); also in the
+    /// ring header's `id`.
+    id: AtomicU32,
+    /// The id user space names the context by: the ring's address in the owner (moved by
+    /// `mremap`).
+    user_id: AtomicU64,
+    /// The owning process's address space, compared by address only (`RingResources` holds a
+    /// reference so the address cannot be reused while the context lives).
+    owner_mm: usize,
+    /// Events user space asked for: what is accounted against the module-wide limit.
+    max_reqs: u32,
+    nr_pages: usize,
+    dead: AtomicBool,
+    inflight: AtomicUsize,
+    #[pin]
+    ring: Ring,
+    /// Pending timer operations (`ctx_lock`), for cancel and destroy.
+    #[pin]
+    pending_timers: IrqSpinLock<List<TimerRequest>>,
+    /// Tasks waiting for events, or for the last request to finish (destroy).
+    #[pin]
+    wait: WaitQueue,
+}
+
+// SAFETY: All fields are shared under the locking rules above; the raw `owner_mm` is only
+// compared.
+unsafe impl Sync for Context {}
+// SAFETY: See above.
+unsafe impl Send for Context {}
+
+/// The operation an iocb asks for.
+enum Operation {
+    Noop,
+    Timer { nanoseconds: i64 },
+    Work,
+}
+
+impl Context {
+    pub(crate) fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    fn is_owned_by(&self, mm: *const sys::mm_struct) -> bool {
+        mm as usize == self.owner_mm
+    }
+
+    fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+
+    /// Starts a request: fails if the context is being destroyed. The SeqCst pair with
+    /// `destroy` (store `dead`, then load `inflight`) means that either this sees `dead` or
+    /// destroy sees the request.
+    fn begin_request(&self) -> Result {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        if self.is_dead() {
+            self.end_request();
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    fn end_request(&self) {
+        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && self.is_dead() {
+            self.wait.wake_up_all();
+        }
+    }
+
+    /// Completes a request: posts its event, signals its eventfd, wakes the reapers. Runs in
+    /// any context, hard IRQ included.
+    fn complete(&self, completion: &Completion, res: Option<i64>) {
+        let mut event = completion.event;
+        if let Some(res) = res {
+            event.res = res;
+        }
+        self.ring.post(&event);
+        if let Some(eventfd) = &completion.eventfd {
+            eventfd.signal();
+        }
+        self.wait.wake_up_all();
+        self.end_request();
+    }
+
+    /// Submits the iocb at user address `user_iocb` (fs/aio.c's `io_submit_one()`).
+    fn submit_one(self: &Arc<Self>, user_iocb: UserPtr) -> Result {
+        let iocb: sys::iocb = UserSlice::new(user_iocb, size_of::<sys::iocb>())
+            .reader()
+            .read()?;
+        if iocb.aio_reserved2 != 0
+            || iocb.aio_rw_flags != 0
+            || iocb.aio_flags & !sys::IOCB_FLAG_RESFD != 0
+            || (iocb.aio_nbytes as i64) < 0
+        {
+            return Err(EINVAL);
+        }
+        let operation = match u32::from(iocb.aio_lio_opcode) {
+            sys::IOCB_CMD_NOOP => Operation::Noop,
+            sys::RUST_AIO_CMD_TIMER if iocb.aio_offset >= 0 => Operation::Timer {
+                nanoseconds: iocb.aio_offset,
+            },
+            sys::RUST_AIO_CMD_WORK => Operation::Work,
+            _ => return Err(EINVAL),
+        };
+        if !self.ring.reserve_slot() {
+            return Err(EAGAIN);
+        }
+        let result = self.start(&iocb, user_iocb, operation);
+        if result.is_err() {
+            self.ring.unreserve_slot();
+        }
+        result
+    }
+
+    fn start(self: &Arc<Self>, iocb: &sys::iocb, user_iocb: UserPtr, op: Operation) -> Result {
+        let eventfd = if iocb.aio_flags & sys::IOCB_FLAG_RESFD != 0 {
+            Some(EventFd::from_fd(iocb.aio_resfd)?)
+        } else {
+            None
+        };
+        let completion = Completion {
+            event: sys::io_event {
+                data: iocb.aio_data,
+                obj: user_iocb as u64,
+                res: iocb.aio_nbytes as i64,
+                res2: 0,
+            },
+            eventfd,
+        };
+        match op {
+            Operation::Noop => {
+                self.begin_request()?;
+                self.complete(&completion, None);
+            }
+            Operation::Timer { nanoseconds } => {
+                let req = ListArc::pin_init(
+                    try_pin_init!(TimerRequest {
+                        // SAFETY: `ffi_init` hands the helper a valid, pinned slot.
+                        timer <- Opaque::ffi_init(|slot| unsafe {
+                            sys::rust_aio_hrtimer_init(slot, Some(timer_expired))
+                        }),
+                        links <- ListLinks::new(),
+                        ctx: self.clone(),
+                        completion,
+                    }? Error),
+                    GFP_KERNEL,
+                )?;
+                self.begin_request()?;
+                let timer = req.timer.get();
+                let mut pending = self.pending_timers.lock_irqsave();
+                pending.push_back(req);
+                // SAFETY: The timer is initialised and pinned in a request that the list keeps
+                // alive. It is started under `ctx_lock` so cancel cannot see it unstarted.
+                unsafe {
+                    sys::hrtimer_start_range_ns(
+                        timer,
+                        nanoseconds,
+                        0,
+                        sys::hrtimer_mode_HRTIMER_MODE_REL_HARD,
+                    )
+                };
+            }
+            Operation::Work => {
+                let req = KBox::pin_init(
+                    pin_init!(WorkRequest {
+                        work <- new_work!("rust_aio::WorkRequest"),
+                        ctx: self.clone(),
+                        completion,
+                    }),
+                    GFP_KERNEL,
+                )?;
+                self.begin_request()?;
+                self.shared.workqueue().enqueue(req);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reaps between `min_nr` and `nr` events into user memory, waiting until `deadline` (an
+    /// absolute monotonic time in ns; `Some(0)` means do not wait) or for ever (fs/aio.c's
+    /// `read_events()`).
+    fn get_events(
+        &self,
+        min_nr: usize,
+        nr: usize,
+        out: UserPtr,
+        deadline: Option<i64>,
+    ) -> Result<usize> {
+        let mut got = 0usize;
+        loop {
+            got += self
+                .ring
+                .lock()
+                .read_events(out + got * EVENT_SIZE, nr - got)?;
+            if got >= min_nr || deadline == Some(0) {
+                return Ok(got);
+            }
+            if self.is_dead() {
+                return if got > 0 { Ok(got) } else { Err(EINVAL) };
+            }
+            match self
+                .wait
+                .wait(deadline, true, || self.ring.has_events() || self.is_dead())
+            {
+                Wakeup::Woken => {}
+                Wakeup::TimedOut => {
+                    got += self
+                        .ring
+                        .lock()
+                        .read_events(out + got * EVENT_SIZE, nr - got)?;
+                    return Ok(got);
+                }
+                Wakeup::Signal => return if got > 0 { Ok(got) } else { Err(EINTR) },
+            }
+        }
+    }
+
+    /// Cancels the pending timer operation submitted from user address `user_iocb` (6.12's
+    /// `io_cancel()`): its event arrives through the ring with `-ECANCELED`.
+    fn cancel(&self, user_iocb: UserPtr) -> Result {
+        let iocb: sys::iocb = UserSlice::new(user_iocb, size_of::<sys::iocb>())
+            .reader()
+            .read()?;
+        if iocb.aio_key != 0 {
+            return Err(EINVAL);
+        }
+        let mut pending = self.pending_timers.lock_irqsave();
+        let mut cursor = pending.cursor_front();
+        while let Some(current) = cursor {
+            let req = current.current();
+            if req.completion.event.obj == user_iocb as u64 {
+                // SAFETY: The timer is initialised; this only tries, so it cannot wait for the
+                // callback, which may be spinning on `ctx_lock`.
+                if unsafe { sys::hrtimer_try_to_cancel(req.timer.get()) } != 1 {
+                    // Firing right now: its own event is on the way.
+                    return Err(EINVAL);
+                }
+                let req = current.remove();
+                drop(pending);
+                self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
+                return Err(Error::from_errno(-(sys::EINPROGRESS as c_int)));
+            }
+            cursor = current.next();
+        }
+        Err(EINVAL)
+    }
+
+    /// Destroys the context (fs/aio.c's `kill_ioctx()` and what follows it): cancels the timers,
+    /// waits for everything in flight, unmaps the ring if the caller owns it and the mapping is
+    /// still the ring, and frees the ring. Process context only.
+    fn destroy(&self) -> Result {
+        if self.dead.swap(true, Ordering::SeqCst) {
+            return Err(EINVAL);
+        }
+        // Stop every timer that has not fired; complete those outside `ctx_lock`. A timer whose
+        // callback is running goes back on the list, where the callback will look for it.
+        let mut cancelled = List::<TimerRequest>::new();
+        {
+            let mut pending = self.pending_timers.lock_irqsave();
+            let mut firing = List::<TimerRequest>::new();
+            while let Some(req) = pending.pop_front() {
+                // SAFETY: The timer is initialised; trying never waits.
+                if unsafe { sys::hrtimer_try_to_cancel(req.timer.get()) } == 1 {
+                    cancelled.push_back(req);
+                } else {
+                    firing.push_back(req);
+                }
+            }
+            pending.push_all_back(&mut firing);
+        }
+        while let Some(req) = cancelled.pop_front() {
+            self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
+        }
+        // Reapers asleep in getevents see the context dead.
+        self.wait.wake_up_all();
+        self.wait_idle();
+        self.teardown();
+        self.shared.unaccount_events(self.max_reqs);
+        Ok(())
+    }
+
+    /// Waits, uninterruptibly, until no request is in flight.
+    fn wait_idle(&self) {
+        while self.inflight.load(Ordering::SeqCst) != 0 {
+            self.wait
+                .wait(None, false, || self.inflight.load(Ordering::SeqCst) == 0);
+        }
+    }
+
+    /// Takes the ring apart in the seed patch's order: under `ring_lock`, unmap (if this is the
+    /// owner and the mapping is still the ring), disconnect the ring file from the context (no
+    /// migration can reach it afterwards), then take the folios out and put them.
+    fn teardown(&self) {
+        let mut guard = self.ring.lock();
+        if let (Some(file), Some(owner)) = (&guard.resources.file, &guard.resources.owner_mm) {
+            if owner.is_current() {
+                // Failing to unmap leaves a dead mapping (SIGBUS on access), nothing worse.
+                let _ = mm::unmap_if_mapping_of(
+                    file,
+                    self.user_id.load(Ordering::Acquire) as usize,
+                    self.nr_pages * PAGE_SIZE,
+                );
+            }
+        }
+        drop(guard.resources.file.take());
+        let folios = guard.lock_completions().take_folios();
+        let owner_mm = guard.resources.owner_mm.take();
+        drop(guard);
+        drop(folios);
+        drop(owner_mm);
+    }
+}
+
+/// One open `/dev/rust_aio`: the contexts it owns, by id.
+#[pin_data(PinnedDrop)]
+pub(crate) struct FileContexts {
+    shared: &'static Shared,
+    #[pin]
+    table: SpinLock<ContextTable>,
+}
+
+struct ContextTable {
+    contexts: RBTree<u32, Arc<Context>>,
+    next_id: u32,
+}
+
+impl FileContexts {
+    pub(crate) fn new(shared: &'static Shared) -> impl PinInit<Self> {
+        pin_init!(Self {
+            shared,
+            table <- new_spinlock!(ContextTable { contexts: RBTree::new(), next_id: 0 }, "rust_aio::table"),
+        })
+    }
+
+    /// Finds the caller's context named `user_id` (fs/aio.c's `lookup_ioctx()`): the id is the
+    /// ring's address, whose header holds the table index; both must agree, and the context
+    /// must belong to the calling process.
+    fn lookup(&self, user_id: u64) -> Result<Arc<Context>> {
+        let index: u32 = UserSlice::new(user_id as UserPtr, size_of::<u32>())
+            .reader()
+            .read()
+            .map_err(|_| EINVAL)?;
+        let ctx = self
+            .table
+            .lock()
+            .contexts
+            .get(&index)
+            .cloned()
+            .ok_or(EINVAL)?;
+        // SAFETY: Reading `current->mm` is always allowed.
+        let mm = unsafe { sys::rust_aio_current_mm() };
+        if ctx.user_id.load(Ordering::Acquire) != user_id || !ctx.is_owned_by(mm) || ctx.is_dead() {
+            return Err(EINVAL);
+        }
+        Ok(ctx)
+    }
+
+    /// `io_setup()`: creates a context with room for `nr_events` events in flight and maps its
+    /// ring into the caller; returns the context id.
+    pub(crate) fn setup(&self, nr_events: u32, flags: u32) -> Result<u64> {
+        if nr_events == 0 || flags != 0 || nr_events > MAX_NR_EVENTS {
+            return Err(EINVAL);
+        }
+        self.shared.account_events(nr_events)?;
+        let result = self.setup_accounted(nr_events);
+        if result.is_err() {
+            self.shared.unaccount_events(nr_events);
+        }
+        result
+    }
+
+    fn setup_accounted(&self, max_reqs: u32) -> Result<u64> {
+        // One slot always stays empty (head == tail means empty), one more "for good luck", as
+        // fs/aio.c; then the ring is whole pages and `nr` whatever fits.
+        let wanted = max_reqs as usize + 2;
+        let nr_pages = (HEADER_SIZE + wanted * EVENT_SIZE).div_ceil(PAGE_SIZE);
+        let nr_events = ((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32;
+        let owner_mm = MmGrab::current().ok_or(EINVAL)?;
+        // SAFETY: Reading `current->mm` is always allowed.
+        let owner_addr = unsafe { sys::rust_aio_current_mm() } as usize;
+        let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mut folios = KVec::with_capacity(nr_pages, GFP_KERNEL)?;
+
+        let ctx = Arc::pin_init(
+            pin_init!(Context {
+                shared: self.shared,
+                id: AtomicU32::new(0),
+                user_id: AtomicU64::new(0),
+                owner_mm: owner_addr,
+                max_reqs,
+                nr_pages,
+                dead: AtomicBool::new(false),
+                inflight: AtomicUsize::new(0),
+                ring <- Ring::new(nr_events),
+                pending_timers <- IrqSpinLock::new(List::new(), sys::rust_aio_ctx_lock_init),
+                wait <- WaitQueue::new(),
+            }),
+            GFP_KERNEL,
+        )?;
+
+        // Hold `ring_lock` until setup is complete: from the moment the ring file exists,
+        // migration can find the context through it and must not see it half made.
+        let mut guard = ctx.ring.lock();
+        let file = RingFile::new(
+            &self.shared.fs,
+            nr_pages,
+            (&*ctx as *const Context).cast(),
+            &ring_ops(),
+        )?;
+        for index in 0..nr_pages {
+            folios.push(file.create_folio(index)?, GFP_KERNEL)?;
+        }
+        let size = nr_pages * PAGE_SIZE;
+        let addr = mm::map_shared(&file, size).map_err(|_| ENOMEM)?;
+
+        let header = SharedHeader::of(folios.first().ok_or(EINVAL)?);
+        header.nr.store(nr_events, Ordering::Relaxed);
+        header.head.store(0, Ordering::Relaxed);
+        header.tail.store(0, Ordering::Relaxed);
+        header
+            .magic
+            .store(sys::RUST_AIO_RING_MAGIC, Ordering::Relaxed);
+        header
+            .compat_features
+            .store(sys::RUST_AIO_RING_COMPAT_FEATURES, Ordering::Relaxed);
+        header
+            .incompat_features
+            .store(sys::RUST_AIO_RING_INCOMPAT_FEATURES, Ordering::Relaxed);
+        header
+            .header_length
+            .store(HEADER_SIZE as u32, Ordering::Relaxed);
+        ctx.user_id.store(addr as u64, Ordering::Release);
+
+        guard.lock_completions().install_folios(folios);
+        guard.resources.file = Some(file);
+        guard.resources.owner_mm = Some(owner_mm);
+
+        // The context is complete: make it visible. Until the header names its index, lookups
+        // read 0 there and find it only if 0 is its index, which is right either way.
+        let id = {
+            let mut table = self.table.lock();
+            let mut id = table.next_id;
+            while table.contexts.get(&id).is_some() {
+                id = id.wrapping_add(1);
+            }
+            table.next_id = id.wrapping_add(1);
+            ctx.id.store(id, Ordering::Relaxed);
+            table
+                .contexts
+                .insert(reservation.into_node(id, ctx.clone()));
+            id
+        };
+        if let Some(page0) = guard.folios().first() {
+            SharedHeader::of(page0).id.store(id, Ordering::Relaxed);
+        }
+        drop(guard);
+        Ok(addr as u64)
+    }
+}
+
+impl FileContexts {
+    /// `io_submit()`: submits up to `nr` iocbs whose user addresses are at `iocbpp`; returns how
+    /// many were queued. Stops at the first bad one and fails with its error only if it was the
+    /// first.
+    pub(crate) fn submit(&self, user_id: u64, nr: i64, iocbpp: UserPtr) -> Result<usize> {
+        if nr < 0 {
+            return Err(EINVAL);
+        }
+        let ctx = self.lookup(user_id)?;
+        // More than the ring holds cannot all be queued; fs/aio.c clamps the same way.
+        let nr = (nr as u64).min(u64::from(ctx.ring.nr_events())) as usize;
+        let mut pointers = UserSlice::new(iocbpp, nr * size_of::<u64>()).reader();
+        let mut submitted = 0;
+        while submitted < nr {
+            let result = pointers
+                .read::<u64>()
+                .and_then(|user_iocb| ctx.submit_one(user_iocb as UserPtr));
+            if let Err(err) = result {
+                return if submitted > 0 {
+                    Ok(submitted)
+                } else {
+                    Err(err)
+                };
+            }
+            submitted += 1;
+        }
+        Ok(submitted)
+    }
+
+    /// `io_getevents()`; `deadline` as for [`Context::get_events`].
+    pub(crate) fn get_events(
+        &self,
+        user_id: u64,
+        min_nr: i64,
+        nr: i64,
+        events: UserPtr,
+        deadline: Option<i64>,
+    ) -> Result<usize> {
+        let ctx = self.lookup(user_id)?;
+        if min_nr < 0 || nr < 0 || min_nr > nr {
+            return Err(EINVAL);
+        }
+        ctx.get_events(min_nr as usize, nr as usize, events, deadline)
+    }
+
+    /// `io_cancel()`.
+    pub(crate) fn cancel(&self, user_id: u64, user_iocb: UserPtr) -> Result {
+        self.lookup(user_id)?.cancel(user_iocb)
+    }
+
+    /// `io_destroy()`: returns once the context is gone. Of two concurrent calls, one destroys
+    /// and the other fails with EINVAL.
+    pub(crate) fn destroy(&self, user_id: u64) -> Result {
+        let ctx = self.lookup(user_id)?;
+        let removed = self
+            .table
+            .lock()
+            .contexts
+            .remove(&ctx.id.load(Ordering::Relaxed))
+            .ok_or(EINVAL)?;
+        removed.destroy()
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for FileContexts {
+    /// The file is closed (or its process exits): every context it owns is destroyed.
+    fn drop(self: Pin<&mut Self>) {
+        loop {
+            let next = {
+                let mut table = self.table.lock();
+                let id = table.contexts.keys().next().copied();
+                id.and_then(|id| table.contexts.remove(&id))
+            };
+            let Some(ctx) = next else { break };
+            // Already dead only if a destroy is running in another thread, which finishes it.
+            let _ = ctx.destroy();
+        }
+    }
+}
