@@ -1,0 +1,820 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The ring's ABI, one errno at a time: io_setup, io_submit, io_getevents,
+ * io_cancel and io_destroy as fs/aio.c answers them (cases adapted from
+ * libaio's harness and LTP), plus the ring-specific hardening: a hostile
+ * header, fork, mremap, munmap and the never-executable ring.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "rust_aio_test.h"
+
+#define KERNEL_ADDR ((void *)0xffffffff81000000UL)
+
+static struct iocb make_iocb(__u16 opcode, __u64 data, __u64 nbytes, __s64 offset)
+{
+	struct iocb cb = {
+		.aio_data = data,
+		.aio_lio_opcode = opcode,
+		.aio_nbytes = nbytes,
+		.aio_offset = offset,
+	};
+	return cb;
+}
+
+/* Slots of a ring for nr_events, as fs/aio.c sizes it: +2, whole pages. */
+static unsigned int ring_slots(unsigned int nr_events)
+{
+	size_t pages = (32 + ((size_t)nr_events + 2) * 32 + 4095) / 4096;
+
+	return (pages * 4096 - 32) / 32;
+}
+
+/* Reaps from the mapping, as libaio's user_getevents() does. */
+static int user_reap(aio_context_t ctx, struct io_event *out, int max)
+{
+	struct rust_aio_ring *ring = (struct rust_aio_ring *)ctx;
+	unsigned int head = ring->head, tail, nr = ring->nr;
+	int n = 0;
+
+	tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+	while (head != tail && n < max) {
+		out[n++] = ring->io_events[head];
+		head = (head + 1) % nr;
+	}
+	__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
+	return n;
+}
+
+static long submit_one(int fd, aio_context_t ctx, struct iocb *cb)
+{
+	struct iocb *list[1] = { cb };
+
+	return rust_aio_submit(fd, ctx, 1, list);
+}
+
+/* Bytes of the ring mapping for nr_events. */
+static size_t ring_size(unsigned int nr_events)
+{
+	return 32 + ((size_t)ring_slots(nr_events)) * 32;
+}
+
+FIXTURE(ring) {
+	int fd;
+	aio_context_t ctx;
+	size_t size;
+};
+
+/* 200 events: a ring of two pages, so that partial moves can be tried. */
+FIXTURE_SETUP(ring)
+{
+	self->fd = rust_aio_open();
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, rust_aio_setup(self->fd, 200, &self->ctx));
+	self->size = ring_size(200);
+	ASSERT_EQ(8192, self->size);
+}
+
+FIXTURE_TEARDOWN(ring)
+{
+	close(self->fd);
+}
+
+/* ---- io_setup ---------------------------------------------------------- */
+
+TEST(setup_errnos)
+{
+	struct rust_aio_setup setup = { .nr_events = 1 };
+	aio_context_t ctx = 0;
+	int fd = rust_aio_open();
+
+	ASSERT_LE(0, fd);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_setup(fd, 0, &ctx));
+	EXPECT_EQ(EINVAL, errno);
+	/* Too large for any ring (fs/aio.c's overflow check). */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_setup(fd, 0x10000000U / 32 + 1, &ctx));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_setup(fd, ~0U, &ctx));
+	EXPECT_EQ(EINVAL, errno);
+	/* Flags are reserved. */
+	setup.flags = 1;
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fd, RUST_AIO_IOC_SETUP, &setup));
+	EXPECT_EQ(EINVAL, errno);
+	/* Over the module-wide limit (max_events, 65536 by default). */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_setup(fd, 65537, &ctx));
+	EXPECT_EQ(EAGAIN, errno);
+	/* Bad pointers. */
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fd, RUST_AIO_IOC_SETUP, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fd, RUST_AIO_IOC_SETUP, KERNEL_ADDR));
+	EXPECT_EQ(EFAULT, errno);
+	close(fd);
+}
+
+/* io_setup() whose result cannot be written back leaves no context behind. */
+TEST(setup_readonly_result)
+{
+	struct rust_aio_setup *setup;
+	aio_context_t ctx;
+	int fd = rust_aio_open(), i;
+
+	ASSERT_LE(0, fd);
+	setup = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, setup);
+	setup->nr_events = 60000;
+	ASSERT_EQ(0, mprotect(setup, 4096, PROT_READ));
+	/* If the failed setups leaked their events, the limit would stop this loop. */
+	for (i = 0; i < 4; i++) {
+		errno = 0;
+		EXPECT_EQ(-1, ioctl(fd, RUST_AIO_IOC_SETUP, setup));
+		EXPECT_EQ(EFAULT, errno);
+	}
+	ASSERT_EQ(0, rust_aio_setup(fd, 60000, &ctx));
+	EXPECT_EQ(0, rust_aio_destroy(fd, ctx));
+	munmap(setup, 4096);
+	close(fd);
+}
+
+/* A mapping that cannot be made is ENOMEM (the seed patch's errno). */
+TEST(setup_mapping_fails)
+{
+	struct rlimit old, tiny;
+	aio_context_t ctx;
+	int fd = rust_aio_open();
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, getrlimit(RLIMIT_AS, &old));
+	tiny.rlim_cur = 1;
+	tiny.rlim_max = old.rlim_max;
+	ASSERT_EQ(0, setrlimit(RLIMIT_AS, &tiny));
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_setup(fd, 1024, &ctx));
+	EXPECT_EQ(ENOMEM, errno);
+	ASSERT_EQ(0, setrlimit(RLIMIT_AS, &old));
+	/* ...and gave its events back. */
+	ASSERT_EQ(0, rust_aio_setup(fd, 65536, &ctx));
+	EXPECT_EQ(0, rust_aio_destroy(fd, ctx));
+	close(fd);
+}
+
+TEST(setup_ring_header)
+{
+	const unsigned int sizes[] = { 1, 2, 126, 127, 128, 255, 1000, 65536 };
+	aio_context_t ctx;
+	size_t i;
+	int fd = rust_aio_open();
+
+	ASSERT_LE(0, fd);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct rust_aio_ring *ring;
+
+		ASSERT_EQ(0, rust_aio_setup(fd, sizes[i], &ctx)) TH_LOG("nr %u", sizes[i]);
+		ring = (struct rust_aio_ring *)ctx;
+		EXPECT_EQ(ring_slots(sizes[i]), ring->nr);
+		EXPECT_EQ(0, ring->head);
+		EXPECT_EQ(0, ring->tail);
+		EXPECT_EQ(RUST_AIO_RING_MAGIC, ring->magic);
+		EXPECT_EQ(RUST_AIO_RING_COMPAT_FEATURES, ring->compat_features);
+		EXPECT_EQ(RUST_AIO_RING_INCOMPAT_FEATURES, ring->incompat_features);
+		EXPECT_EQ(sizeof(struct rust_aio_ring), ring->header_length);
+		EXPECT_EQ(0, rust_aio_destroy(fd, ctx));
+	}
+	close(fd);
+}
+
+/* The ring is never executable (CVE-2016-10044). */
+TEST(ring_never_executable)
+{
+	aio_context_t ctx;
+	int fd = rust_aio_open(), persona = personality(0xffffffff);
+	char line[256];
+	FILE *maps;
+	int found = 0;
+
+	ASSERT_LE(0, fd);
+	/* READ_IMPLIES_EXEC would make a PROT_READ mapping executable. */
+	ASSERT_NE(-1, personality(persona | READ_IMPLIES_EXEC));
+	ASSERT_EQ(0, rust_aio_setup(fd, 8, &ctx));
+	personality(persona);
+	maps = fopen("/proc/self/maps", "r");
+	ASSERT_NE(NULL, maps);
+	while (fgets(line, sizeof(line), maps)) {
+		if (strtoul(line, NULL, 16) == ctx) {
+			found = 1;
+			EXPECT_EQ(0, strncmp(strchr(line, ' ') + 1, "rw-s", 4)) TH_LOG("%s", line);
+		}
+	}
+	fclose(maps);
+	EXPECT_TRUE(found);
+	errno = 0;
+	EXPECT_EQ(-1, mprotect((void *)ctx, 4096, PROT_READ | PROT_EXEC));
+	EXPECT_EQ(EACCES, errno);
+	EXPECT_EQ(0, rust_aio_destroy(fd, ctx));
+	close(fd);
+}
+
+/* libaio 20.t: the event limit is whole again after many setup/destroy rounds. */
+TEST(limit_accounting)
+{
+	aio_context_t ctx, ctx2;
+	int fd = rust_aio_open(), i;
+
+	ASSERT_LE(0, fd);
+	for (i = 0; i < 500; i++) {
+		ASSERT_EQ(0, rust_aio_setup(fd, 1000, &ctx)) TH_LOG("round %d", i);
+		ASSERT_EQ(0, rust_aio_destroy(fd, ctx));
+	}
+	/* The whole limit is available, and not one more event. */
+	ASSERT_EQ(0, rust_aio_setup(fd, 65000, &ctx));
+	ASSERT_EQ(0, rust_aio_setup(fd, 536, &ctx2));
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_setup(fd, 1, &ctx));
+	EXPECT_EQ(EAGAIN, errno);
+	/* Closing the file destroys its contexts and gives their events back. */
+	close(fd);
+	fd = rust_aio_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rust_aio_setup(fd, 65536, &ctx));
+	close(fd);
+}
+
+/* ---- io_submit ---------------------------------------------------------- */
+
+TEST_F(ring, submit_errnos)
+{
+	struct iocb cb = make_iocb(IOCB_CMD_NOOP, 1, 0, 0);
+	struct iocb *list[1] = { &cb };
+	struct rust_aio_submit submit = { .ctx = self->ctx, .nr = 1 };
+
+	/* Unknown contexts. */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(self->fd, 0, 1, list));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(self->fd, self->ctx + 4096, 1, list));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(self->fd, (aio_context_t)KERNEL_ADDR, 1, list));
+	EXPECT_EQ(EINVAL, errno);
+	/* nr < 0 */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(self->fd, self->ctx, -1, list));
+	EXPECT_EQ(EINVAL, errno);
+	/* nr == 0 queues nothing. */
+	EXPECT_EQ(0, rust_aio_submit(self->fd, self->ctx, 0, list));
+	/* Bad pointers: the array, an element of it, the ioctl argument. */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(self->fd, self->ctx, 1, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(self->fd, self->ctx, 1, KERNEL_ADDR));
+	EXPECT_EQ(EFAULT, errno);
+	list[0] = NULL;
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(self->fd, self->ctx, 1, list));
+	EXPECT_EQ(EFAULT, errno);
+	list[0] = KERNEL_ADDR;
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(self->fd, self->ctx, 1, list));
+	EXPECT_EQ(EFAULT, errno);
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(self->fd, RUST_AIO_IOC_SUBMIT, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	submit.iocbpp = (unsigned long)list;
+	list[0] = &cb;
+	EXPECT_EQ(1, ioctl(self->fd, RUST_AIO_IOC_SUBMIT, &submit));
+}
+
+TEST_F(ring, submit_bad_iocbs)
+{
+	struct iocb cb;
+
+	cb = make_iocb(IOCB_CMD_NOOP, 1, 0, 0);
+	cb.aio_reserved2 = 1;
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+
+	cb = make_iocb(IOCB_CMD_NOOP, 1, 0, 0);
+	cb.aio_rw_flags = 1;
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+
+	cb = make_iocb(IOCB_CMD_NOOP, 1, 0, 0);
+	cb.aio_flags = 1 << 5;
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+
+	/* Opcodes of kernel aio that this module does not implement, and junk. */
+	cb = make_iocb(IOCB_CMD_PREAD, 1, 0, 0);
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+	cb = make_iocb(0xffff, 1, 0, 0);
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+
+	/* A result that would read as an error, and a timer in the past. */
+	cb = make_iocb(IOCB_CMD_NOOP, 1, 1ULL << 63, 0);
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+	cb = make_iocb(RUST_AIO_CMD_TIMER, 1, 0, -1);
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+
+	/* aio_resfd must be an eventfd. */
+	cb = make_iocb(IOCB_CMD_NOOP, 1, 0, 0);
+	cb.aio_flags = IOCB_FLAG_RESFD;
+	cb.aio_resfd = 1000;
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EBADF, errno);
+	cb.aio_resfd = self->fd;
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/* A bad iocb after good ones: the good ones count, the bad one stops the batch. */
+TEST_F(ring, submit_stops_at_first_bad)
+{
+	struct iocb good[3], bad = make_iocb(0xffff, 9, 0, 0);
+	struct iocb *list[5] = { &good[0], &good[1], &bad, &good[2], &good[2] };
+	struct io_event events[8];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		good[i] = make_iocb(IOCB_CMD_NOOP, i, 0, 0);
+	EXPECT_EQ(2, rust_aio_submit(self->fd, self->ctx, 5, list));
+	EXPECT_EQ(2, rust_aio_getevents(self->fd, self->ctx, 0, 8, events, &(struct timespec){ 0 }));
+	list[2] = NULL;
+	EXPECT_EQ(2, rust_aio_submit(self->fd, self->ctx, 5, list));
+}
+
+/* libaio 17.t: more submissions than the ring holds never hang; reaping
+ * frees the slots, by ioctl and from the mapping alike. */
+TEST(submit_more_than_ring_holds)
+{
+	struct iocb cbs[300], *list[300];
+	struct io_event events[300];
+	aio_context_t ctx;
+	unsigned int slots;
+	long queued;
+	int fd = rust_aio_open(), round, i;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rust_aio_setup(fd, 100, &ctx));
+	slots = ((struct rust_aio_ring *)ctx)->nr;
+	for (i = 0; i < 300; i++) {
+		cbs[i] = make_iocb(IOCB_CMD_NOOP, i, i, 0);
+		list[i] = &cbs[i];
+	}
+	for (round = 0; round < 6; round++) {
+		/* The ring holds slots - 1 events; nr is clamped to the ring. */
+		queued = rust_aio_submit(fd, ctx, 300, list);
+		ASSERT_EQ(slots - 1, queued) TH_LOG("round %d", round);
+		errno = 0;
+		EXPECT_EQ(-1, rust_aio_submit(fd, ctx, 1, list));
+		EXPECT_EQ(EAGAIN, errno);
+		if (round % 2) {
+			EXPECT_EQ(queued, user_reap(ctx, events, 300));
+		} else {
+			EXPECT_EQ(queued, rust_aio_getevents(fd, ctx, queued, 300, events, NULL));
+		}
+		for (i = 0; i < queued; i++)
+			ASSERT_EQ((__u64)i, events[i].data);
+	}
+	EXPECT_EQ(0, rust_aio_destroy(fd, ctx));
+	close(fd);
+}
+
+/* libaio 16.t: an eventfd counts completions. */
+TEST_F(ring, eventfd_counts_completions)
+{
+	struct iocb cbs[3], *list[3] = { &cbs[0], &cbs[1], &cbs[2] };
+	struct io_event events[3];
+	__u64 count = 0;
+	int efd = eventfd(0, EFD_CLOEXEC), i;
+
+	ASSERT_LE(0, efd);
+	cbs[0] = make_iocb(IOCB_CMD_NOOP, 0, 0, 0);
+	cbs[1] = make_iocb(RUST_AIO_CMD_TIMER, 1, 0, 1000000);
+	cbs[2] = make_iocb(RUST_AIO_CMD_WORK, 2, 0, 0);
+	for (i = 0; i < 3; i++) {
+		cbs[i].aio_flags = IOCB_FLAG_RESFD;
+		cbs[i].aio_resfd = efd;
+	}
+	ASSERT_EQ(3, rust_aio_submit(self->fd, self->ctx, 3, list));
+	ASSERT_EQ(3, rust_aio_getevents(self->fd, self->ctx, 3, 3, events, NULL));
+	ASSERT_EQ(sizeof(count), read(efd, &count, sizeof(count)));
+	EXPECT_EQ(3, count);
+	close(efd);
+}
+
+/* ---- io_getevents ------------------------------------------------------- */
+
+TEST_F(ring, getevents_errnos)
+{
+	struct io_event events[4];
+	struct timespec zero = { 0 }, bad = { .tv_nsec = 1000000000 }, neg = { .tv_sec = -1 };
+	struct rust_aio_getevents get = { .ctx = self->ctx, .nr = 1, .events = (unsigned long)events };
+
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_getevents(self->fd, 0, 1, 1, events, &zero));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_getevents(self->fd, self->ctx, -1, 1, events, &zero));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_getevents(self->fd, self->ctx, 0, -1, events, &zero));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_getevents(self->fd, self->ctx, 2, 1, events, &zero));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_getevents(self->fd, self->ctx, 1, 1, events, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_getevents(self->fd, self->ctx, 1, 1, events, &neg));
+	EXPECT_EQ(EINVAL, errno);
+	get.timeout = (unsigned long)KERNEL_ADDR;
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(self->fd, RUST_AIO_IOC_GETEVENTS, &get));
+	EXPECT_EQ(EFAULT, errno);
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(self->fd, RUST_AIO_IOC_GETEVENTS, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	/* Nothing to reap: 0 at once. */
+	EXPECT_EQ(0, rust_aio_getevents(self->fd, self->ctx, 1, 4, events, &zero));
+}
+
+/* An event the caller cannot receive is EFAULT, and stays in the ring. */
+TEST_F(ring, getevents_bad_buffer)
+{
+	struct iocb cb = make_iocb(IOCB_CMD_NOOP, 77, 0, 0);
+	struct io_event events[1];
+
+	ASSERT_EQ(1, submit_one(self->fd, self->ctx, &cb));
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_getevents(self->fd, self->ctx, 1, 1, KERNEL_ADDR, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_getevents(self->fd, self->ctx, 1, 1, NULL, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(1, rust_aio_getevents(self->fd, self->ctx, 1, 1, events, NULL));
+	EXPECT_EQ(77, events[0].data);
+}
+
+TEST_F(ring, getevents_times_out)
+{
+	struct timespec timeout = { .tv_nsec = 30 * 1000 * 1000 }, start, end;
+	struct io_event events[1];
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	EXPECT_EQ(0, rust_aio_getevents(self->fd, self->ctx, 1, 1, events, &timeout));
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	ms = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
+	EXPECT_LE(30, ms);
+	EXPECT_GT(5000, ms);
+}
+
+static void on_alarm(int sig)
+{
+}
+
+TEST_F(ring, getevents_interrupted)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct io_event events[1];
+
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	alarm(1);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_getevents(self->fd, self->ctx, 1, 1, events, NULL));
+	EXPECT_EQ(EINTR, errno);
+}
+
+/* min_nr events are waited for, and up to nr taken. */
+TEST_F(ring, getevents_min_nr)
+{
+	struct iocb cbs[4], *list[4];
+	struct io_event events[8];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		cbs[i] = make_iocb(RUST_AIO_CMD_TIMER, i, 0, (i + 1) * 10 * 1000 * 1000);
+		list[i] = &cbs[i];
+	}
+	ASSERT_EQ(4, rust_aio_submit(self->fd, self->ctx, 4, list));
+	EXPECT_EQ(4, rust_aio_getevents(self->fd, self->ctx, 4, 8, events, NULL));
+}
+
+/* ---- io_cancel ---------------------------------------------------------- */
+
+TEST_F(ring, cancel_pending_timer)
+{
+	struct iocb cb = make_iocb(RUST_AIO_CMD_TIMER, 5, 55, 60LL * 1000 * 1000 * 1000);
+	struct io_event events[1];
+
+	ASSERT_EQ(1, submit_one(self->fd, self->ctx, &cb));
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_cancel(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINPROGRESS, errno);
+	ASSERT_EQ(1, rust_aio_getevents(self->fd, self->ctx, 1, 1, events, NULL));
+	EXPECT_EQ(5, events[0].data);
+	EXPECT_EQ((unsigned long)&cb, events[0].obj);
+	EXPECT_EQ(-ECANCELED, events[0].res);
+	EXPECT_EQ(0, events[0].res2);
+	/* Not pending any more. */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_cancel(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(ring, cancel_errnos)
+{
+	struct iocb cb = make_iocb(IOCB_CMD_NOOP, 5, 0, 0), other = cb;
+	struct io_event events[1];
+
+	/* Completed at once: nothing to cancel. */
+	ASSERT_EQ(1, submit_one(self->fd, self->ctx, &cb));
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_cancel(self->fd, self->ctx, &cb));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(1, rust_aio_getevents(self->fd, self->ctx, 1, 1, events, NULL));
+	/* Never submitted, unknown context, bad pointers, non-zero key. */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_cancel(self->fd, self->ctx, &other));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_cancel(self->fd, 0, &other));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_cancel(self->fd, self->ctx, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(self->fd, RUST_AIO_IOC_CANCEL, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	other.aio_key = 1;
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_cancel(self->fd, self->ctx, &other));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/* ---- io_destroy --------------------------------------------------------- */
+
+TEST_F(ring, destroy_errnos)
+{
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_destroy(self->fd, 0));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_destroy(self->fd, self->ctx + 8));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(self->fd, RUST_AIO_IOC_DESTROY, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(0, rust_aio_destroy(self->fd, self->ctx));
+	/* Twice. */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_destroy(self->fd, self->ctx));
+	EXPECT_EQ(EINVAL, errno);
+	/* The ring is unmapped. */
+	errno = 0;
+	EXPECT_EQ(-1, msync((void *)self->ctx, 4096, MS_ASYNC));
+	EXPECT_EQ(ENOMEM, errno);
+}
+
+/* libaio 18.t: destroy waits for what is in flight; timers are cancelled. */
+TEST_F(ring, destroy_completes_inflight)
+{
+	struct iocb cbs[20], *list[20];
+	struct timespec start, end;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		/* Long timers (cancelled) and work items (waited for). */
+		cbs[i] = make_iocb(i % 2 ? RUST_AIO_CMD_TIMER : RUST_AIO_CMD_WORK, i, 0,
+				   3600LL * 1000 * 1000 * 1000);
+		list[i] = &cbs[i];
+	}
+	ASSERT_EQ(20, rust_aio_submit(self->fd, self->ctx, 20, list));
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	EXPECT_EQ(0, rust_aio_destroy(self->fd, self->ctx));
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	EXPECT_GT(10, end.tv_sec - start.tv_sec);
+	/* The context is gone for every call. */
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cbs[0]));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/* A ring unmapped by user space: destroy must not unmap what is there now. */
+TEST_F(ring, destroy_after_munmap_spares_other_mappings)
+{
+	size_t size = self->size;
+	char *other;
+
+	ASSERT_EQ(0, munmap((void *)self->ctx, size));
+	other = mmap((void *)self->ctx, size, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	ASSERT_EQ((void *)self->ctx, other);
+	other[0] = 42;
+	/* The context can no longer be named: its id was the mapping. */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_destroy(self->fd, self->ctx));
+	EXPECT_EQ(EINVAL, errno);
+	close(self->fd);
+	self->fd = rust_aio_open();
+	/* Closing the file destroyed the context; the new mapping survived. */
+	EXPECT_EQ(42, other[0]);
+	munmap(other, size);
+}
+
+/* ---- the hostile header ------------------------------------------------- */
+
+/* CVE-2014-0206 and friends: huge head/tail/nr/id written by user space. */
+TEST_F(ring, hostile_header)
+{
+	const unsigned int evil[] = { 0xffffffff, 0x80000000, 4096, 0x7fffffff, 31, 33 };
+	struct rust_aio_ring *ring = (struct rust_aio_ring *)self->ctx;
+	unsigned int slots = ring->nr, i, seen = 0;
+	struct iocb cbs[8], *list[8];
+	struct io_event events[64];
+	long n;
+
+	for (i = 0; i < 8; i++) {
+		cbs[i] = make_iocb(IOCB_CMD_NOOP, 1000 + i, i, 0);
+		list[i] = &cbs[i];
+	}
+	for (i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
+		ring->head = evil[i];
+		ring->tail = evil[i] ^ 0x5a5a5a5a;
+		ring->nr = evil[i];
+		/* The context is still found and usable: the kernel keeps its own copies. */
+		n = rust_aio_submit(self->fd, self->ctx, 8, list);
+		EXPECT_LE(0, n) TH_LOG("evil %#x: errno %d", evil[i], errno);
+		n = rust_aio_getevents(self->fd, self->ctx, 0, 64, events, &(struct timespec){ 0 });
+		EXPECT_LE(0, n) TH_LOG("evil %#x", evil[i]);
+		EXPECT_GE(64, n);
+		seen += n > 0;
+		/* Every event returned is a real slot's content: one of ours, or zeros. */
+		while (n-- > 0)
+			EXPECT_TRUE(events[n].data == 0 || (events[n].data >= 1000 && events[n].data < 1008));
+	}
+	/* Put the header back: the ring works as before. */
+	ring->nr = slots;
+	ring->head = ring->tail;
+	n = rust_aio_getevents(self->fd, self->ctx, 0, 64, events, &(struct timespec){ 0 });
+	EXPECT_LE(0, n);
+	EXPECT_EQ(1, submit_one(self->fd, self->ctx, &cbs[0]));
+	EXPECT_EQ(1, rust_aio_getevents(self->fd, self->ctx, 1, 1, events, NULL));
+	EXPECT_EQ(1000, events[0].data);
+	/* The id is only a hint: a wrong one makes the context unknown, not another one's. */
+	ring->id = 12345;
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cbs[0]));
+	EXPECT_EQ(EINVAL, errno);
+	(void)seen;
+}
+
+/* User space reaps from the mapping and never tells: submission still finds
+ * free slots (f8567a3845ac, d856f32a86b2). */
+TEST(user_reaping_frees_slots)
+{
+	struct iocb cb = make_iocb(IOCB_CMD_NOOP, 3, 0, 0);
+	struct io_event events[4];
+	aio_context_t ctx;
+	int fd = rust_aio_open(), i;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rust_aio_setup(fd, 1, &ctx));
+	for (i = 0; i < 10000; i++) {
+		ASSERT_EQ(1, submit_one(fd, ctx, &cb)) TH_LOG("round %d: errno %d", i, errno);
+		ASSERT_EQ(1, user_reap(ctx, events, 4));
+	}
+	close(fd);
+}
+
+/* ---- fork, mremap ------------------------------------------------------- */
+
+/* libaio 12.t: a forked child has the file and the mapping, not the context. */
+TEST_F(ring, context_unusable_after_fork)
+{
+	struct iocb cb = make_iocb(IOCB_CMD_NOOP, 1, 0, 0);
+	int status;
+	pid_t pid = fork();
+
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct io_event ev[1];
+		void *moved;
+		int bad = 0;
+
+		bad |= submit_one(self->fd, self->ctx, &cb) != -1 || errno != EINVAL;
+		bad |= (rust_aio_getevents(self->fd, self->ctx, 0, 1, ev, NULL) != -1 || errno != EINVAL) << 1;
+		bad |= (rust_aio_destroy(self->fd, self->ctx) != -1 || errno != EINVAL) << 2;
+		/* CVE-2023-52646: moving the inherited ring must fail, not crash. */
+		moved = mremap((void *)self->ctx, self->size, self->size, MREMAP_MAYMOVE | MREMAP_FIXED,
+			       (void *)(self->ctx + (1UL << 30)));
+		bad |= (moved != MAP_FAILED || errno != EINVAL) << 3;
+		_exit(bad);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* The parent's context is untouched. */
+	EXPECT_EQ(1, submit_one(self->fd, self->ctx, &cb));
+}
+
+/* libaio 19.t: the ring moves, and the context id moves with it; reaping
+ * from the new mapping works. */
+TEST_F(ring, mremap_moves_context)
+{
+	struct iocb cb = make_iocb(IOCB_CMD_NOOP, 42, 0, 0);
+	struct io_event events[2];
+	void *dest, *moved;
+	aio_context_t old = self->ctx;
+
+	/* Between setup and submit. */
+	dest = mmap(NULL, self->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, dest);
+	moved = mremap((void *)old, self->size, self->size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+	ASSERT_EQ(dest, moved);
+	self->ctx = (aio_context_t)moved;
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(self->fd, old, &cb));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(1, submit_one(self->fd, self->ctx, &cb));
+
+	/* Between submit and reap, then reap from the mapping. */
+	dest = mmap(NULL, self->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, dest);
+	moved = mremap((void *)self->ctx, self->size, self->size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+	ASSERT_EQ(dest, moved);
+	self->ctx = (aio_context_t)moved;
+	ASSERT_EQ(1, user_reap(self->ctx, events, 2));
+	EXPECT_EQ(42, events[0].data);
+
+	/* Only the whole ring moves. */
+	errno = 0;
+	EXPECT_EQ(MAP_FAILED, mremap((void *)self->ctx, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED,
+				     (void *)(self->ctx + (1UL << 30))));
+	EXPECT_EQ(EINVAL, errno);
+	/* Destroy unmaps the ring where it is now. */
+	EXPECT_EQ(0, rust_aio_destroy(self->fd, self->ctx));
+	errno = 0;
+	EXPECT_EQ(-1, msync((void *)self->ctx, 4096, MS_ASYNC));
+	EXPECT_EQ(ENOMEM, errno);
+}
+
+/* Exit with work in flight (libaio 14.t): the process just goes. */
+TEST(exit_with_inflight)
+{
+	int round, status;
+
+	for (round = 0; round < 20; round++) {
+		pid_t pid = fork();
+
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			struct iocb cbs[16], *list[16];
+			aio_context_t ctx;
+			int fd = rust_aio_open(), i;
+
+			if (fd < 0 || rust_aio_setup(fd, 64, &ctx))
+				_exit(1);
+			for (i = 0; i < 16; i++) {
+				cbs[i] = make_iocb(RUST_AIO_CMD_TIMER + (i & 1), i, 0,
+						   i % 4 ? 1000 : 3600LL * 1000 * 1000 * 1000);
+				list[i] = &cbs[i];
+			}
+			_exit(rust_aio_submit(fd, ctx, 16, list) == 16 ? 0 : 2);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(0, WEXITSTATUS(status));
+	}
+}
+
+TEST_HARNESS_MAIN
