@@ -17,7 +17,7 @@ use kernel::{
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 
-use crate::{misc::this_module, sys};
+use crate::sys;
 
 /// The module's pseudo filesystem type. `kern_mount()` links superblocks into it, so it must be
 /// writable: it lives in an `Opaque`.
@@ -31,7 +31,8 @@ static RING_FS_TYPE: FsType = FsType(Opaque::new(sys::file_system_type {
     name: c_str!("rust_aio").as_char_ptr(),
     init_fs_context: Some(ring_fs_init_fs_context),
     kill_sb: Some(sys::kill_anon_super),
-    owner: this_module(),
+    // No `owner`: the mount would hold a reference to the module, which unmounts it only when
+    // it is unloaded. Each ring file holds the module instead.
     // SAFETY: All-zero is a valid `file_system_type`: no flags, no other operations.
     ..unsafe { core::mem::zeroed() }
 }));
