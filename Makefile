@@ -42,6 +42,7 @@ endif
 
 module: kernel
 	@$(TOP)/scripts/check-kdir "$(KDIR)"
+	@$(TOP)/scripts/kdir-stamp "$(KDIR)"
 	$(MAKE) $(KBUILD_ARGS) modules
 
 selftests: kernel
