@@ -21,6 +21,8 @@ pub mod uapi {
 
 pub use uapi::{io_event, iocb};
 
+pub mod traffic;
+
 pub const DEVICE: &str = "/dev/rust_aio";
 pub const DEFAULT_KO: &str = "/lib/modules/rust_aio.ko";
 pub const IOCB_CMD_NOOP: u16 = uapi::IOCB_CMD_NOOP as u16;
