@@ -267,7 +267,7 @@ impl RingFile {
             let mapping = (*inode).i_mapping;
             (*mapping).a_ops = &ops.aops.0;
             (*mapping).i_private_data = owner.cast_mut();
-            (*inode).i_size = (nr_pages * sys::PAGE_SIZE as usize) as i64;
+            (*inode).i_size = (nr_pages * sys::PAGE_SIZE) as i64;
         }
         // `alloc_file_pseudo()` does not take the module reference that the file's last `fput()`
         // drops (`fops->owner`): take it here, as `anon_inode_getfile()` does. The caller runs

@@ -62,7 +62,7 @@ use crate::{
 };
 
 /// Bytes in a ring page.
-const PAGE_SIZE: usize = sys::PAGE_SIZE as usize;
+const PAGE_SIZE: usize = sys::PAGE_SIZE;
 /// Size of the ring header and of an event slot: both 32 bytes, as in fs/aio.c.
 const HEADER_SIZE: usize = size_of::<sys::rust_aio_ring>();
 const EVENT_SIZE: usize = size_of::<sys::io_event>();
