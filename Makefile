@@ -25,7 +25,7 @@ LLVM ?= -19
 export RUST_AIO_LLVM := $(LLVM)
 endif
 
-KBUILD_ARGS := -C $(KDIR) M=$(TOP) $(if $(LLVM),LLVM=$(LLVM)) \
+KBUILD_ARGS = -C $(KDIR) M=$(TOP) $(if $(LLVM),LLVM=$(LLVM)) \
 	$(if $(MUTANT),RUST_AIO_MUTANT=$(MUTANT))
 
 .PHONY: all module deps kernel selftests check run clean rust-analyzer
