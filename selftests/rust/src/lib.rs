@@ -21,6 +21,7 @@ pub mod uapi {
 
 pub use uapi::{io_event, iocb};
 
+pub mod numa;
 pub mod traffic;
 
 pub const DEVICE: &str = "/dev/rust_aio";

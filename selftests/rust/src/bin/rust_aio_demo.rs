@@ -8,12 +8,18 @@ use rust_aio_tests::{
 use std::time::Instant;
 
 fn fail(what: &str, errno: i32) -> ! {
-    println!("{what} failed: {}", std::io::Error::from_raw_os_error(errno));
+    println!(
+        "{what} failed: {}",
+        std::io::Error::from_raw_os_error(errno)
+    );
     std::process::exit(1);
 }
 
 fn describe(event: &io_event, ops: &[iocb], start: Instant) {
-    let what = match ops.iter().position(|op| op as *const iocb as u64 == event.obj) {
+    let what = match ops
+        .iter()
+        .position(|op| op as *const iocb as u64 == event.obj)
+    {
         Some(0) => "NOOP  (completed at once, in the submitting task)",
         Some(1) => "TIMER (completed by an hrtimer, in hard-IRQ context)",
         Some(2) => "WORK  (completed by the module's workqueue)",
@@ -33,10 +39,14 @@ fn main() {
         println!("cannot open /dev/rust_aio: {e}");
         std::process::exit(1)
     });
-    let version = dev.version().unwrap_or_else(|e| fail("RUST_AIO_IOC_VERSION", e));
+    let version = dev
+        .version()
+        .unwrap_or_else(|e| fail("RUST_AIO_IOC_VERSION", e));
     println!("/dev/rust_aio is open; the module speaks ABI version {version}.");
 
-    let ctx = dev.setup(128).unwrap_or_else(|e| fail("RUST_AIO_IOC_SETUP", e));
+    let ctx = dev
+        .setup(128)
+        .unwrap_or_else(|e| fail("RUST_AIO_IOC_SETUP", e));
     // SAFETY: `ctx` is a live context of this process.
     let ring = unsafe { RingView::new(ctx) };
     println!(
@@ -56,9 +66,7 @@ fn main() {
     ];
     let ptrs: Vec<*const iocb> = ops.iter().map(|op| op as *const iocb).collect();
     let start = Instant::now();
-    let n = dev
-        .submit(ctx, &ptrs)
-        .unwrap_or_else(|e| fail("submit", e));
+    let n = dev.submit(ctx, &ptrs).unwrap_or_else(|e| fail("submit", e));
     println!("  io_submit queued {n} operations (the timer fires after 20 ms)");
     let mut events = [io_event::default(); 4];
     let mut got = 0;
@@ -73,10 +81,16 @@ fn main() {
     }
 
     println!("\nTen NOOPs, half reaped from the mapped ring without a system call:");
-    let noops: Vec<iocb> = (0..10).map(|i| make_iocb(IOCB_CMD_NOOP, 0x100 + i, i, 0)).collect();
+    let noops: Vec<iocb> = (0..10)
+        .map(|i| make_iocb(IOCB_CMD_NOOP, 0x100 + i, i, 0))
+        .collect();
     let ptrs: Vec<*const iocb> = noops.iter().map(|op| op as *const iocb).collect();
     dev.submit(ctx, &ptrs).unwrap_or_else(|e| fail("submit", e));
-    println!("  after io_submit: head {} tail {}", ring.head(), ring.tail());
+    println!(
+        "  after io_submit: head {} tail {}",
+        ring.head(),
+        ring.tail()
+    );
     let mut reaped = Vec::new();
     ring.reap(&mut reaped, 5);
     println!(

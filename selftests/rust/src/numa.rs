@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! NUMA and memory-hotplug tools for the migration tests: `move_pages(2)`, memory policies,
+//! the memory blocks of a node, and the module's debugfs counters.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+pub const PAGE_SIZE: usize = 4096;
+const MPOL_DEFAULT: i32 = 0;
+const MPOL_BIND: i32 = 2;
+const MPOL_MF_MOVE: i32 = 1 << 1;
+
+/// `move_pages(pid, pages, nodes, status, MPOL_MF_MOVE)`: moves each page to `node`; returns
+/// each page's status (its node, or a negative errno such as `-ENOENT` for a page that is not
+/// mapped). `pid` 0 is the caller.
+pub fn move_to(pid: i32, pages: &[usize], node: i32) -> Result<Vec<i32>, i32> {
+    let nodes = vec![node; pages.len()];
+    let mut status = vec![i32::MIN; pages.len()];
+    // SAFETY: The arrays have `pages.len()` entries each; the kernel checks the addresses.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            pid,
+            pages.len(),
+            pages.as_ptr(),
+            nodes.as_ptr(),
+            status.as_mut_ptr(),
+            MPOL_MF_MOVE,
+        )
+    };
+    if ret < 0 {
+        return Err(crate::errno());
+    }
+    Ok(status)
+}
+
+/// The node each page is on (`move_pages` with no target nodes), or a negative errno.
+pub fn nodes_of(pid: i32, pages: &[usize]) -> Result<Vec<i32>, i32> {
+    let mut status = vec![i32::MIN; pages.len()];
+    // SAFETY: As above; a null `nodes` only queries.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            pid,
+            pages.len(),
+            pages.as_ptr(),
+            std::ptr::null::<i32>(),
+            status.as_mut_ptr(),
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(crate::errno());
+    }
+    Ok(status)
+}
+
+/// The page addresses of a ring of `pages` pages at `base`, each touched (read) so that it is
+/// mapped in this process: `move_pages()` only sees mapped pages.
+pub fn touch_pages(base: u64, pages: usize) -> Vec<usize> {
+    (0..pages)
+        .map(|i| {
+            let addr = base as usize + i * PAGE_SIZE;
+            // SAFETY: The ring is mapped readable for `pages` pages.
+            unsafe { std::ptr::read_volatile(addr as *const u8) };
+            addr
+        })
+        .collect()
+}
+
+/// Binds this thread's future allocations to `node` (`None`: back to the default policy).
+pub fn bind_to(node: Option<u32>) -> Result<(), i32> {
+    let mask: u64 = node.map_or(0, |n| 1 << n);
+    let (mode, maskp) = match node {
+        Some(_) => (MPOL_BIND, &mask as *const u64),
+        None => (MPOL_DEFAULT, std::ptr::null()),
+    };
+    // SAFETY: `maskp` is null or points to a 64-bit node mask.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, maskp, 64usize) };
+    if ret < 0 {
+        return Err(crate::errno());
+    }
+    Ok(())
+}
+
+/// The memory blocks of `node` (numbers N of `/sys/devices/system/memory/memoryN`).
+pub fn memory_blocks(node: u32) -> Vec<u32> {
+    let mut blocks: Vec<u32> = fs::read_dir(format!("/sys/devices/system/node/node{node}"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str()?.strip_prefix("memory")?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    blocks.sort();
+    blocks
+}
+
+pub fn block_state(block: u32) -> String {
+    fs::read_to_string(format!("/sys/devices/system/memory/memory{block}/state"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Writes `state` ("offline", "online_movable") to a memory block, in a child process that is
+/// killed after `timeout`: offlining retries for as long as pages refuse to move, and a signal
+/// is what makes it give up.
+pub fn set_block_state(block: u32, state: &str, timeout: Duration) -> Result<(), String> {
+    let path = format!("/sys/devices/system/memory/memory{block}/state");
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("echo {state} > {path}"))
+        .spawn()
+        .map_err(|e| format!("sh: {e}"))?;
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(format!("{state} of memory{block} failed ({status})"))
+            };
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{state} of memory{block} took over {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One of the module's migration counters in `/sys/kernel/debug/rust_aio/`.
+pub fn counter(name: &str) -> u64 {
+    fs::read_to_string(format!("/sys/kernel/debug/rust_aio/{name}"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The migration counters at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    pub migrated: u64,
+    pub ring_lock_busy: u64,
+    pub teardown_won: u64,
+    pub max_irqoff_ns: u64,
+}
+
+impl Counters {
+    pub fn now() -> Self {
+        Self {
+            migrated: counter("migrated"),
+            ring_lock_busy: counter("ring_lock_busy"),
+            teardown_won: counter("teardown_won"),
+            max_irqoff_ns: counter("max_irqoff_ns"),
+        }
+    }
+
+    pub fn since(&self, before: &Counters) -> Counters {
+        Counters {
+            migrated: self.migrated - before.migrated,
+            ring_lock_busy: self.ring_lock_busy - before.ring_lock_busy,
+            teardown_won: self.teardown_won - before.teardown_won,
+            max_irqoff_ns: self.max_irqoff_ns,
+        }
+    }
+}
