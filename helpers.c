@@ -9,7 +9,6 @@
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
-#include <linux/delay.h>
 #include <linux/uaccess.h>
 
 #include "helpers.h"
@@ -224,9 +223,4 @@ void rust_aio_eventfd_signal(struct eventfd_ctx *ctx)
 unsigned long rust_aio_copy_to_user(void __user *to, const void *from, unsigned long n)
 {
 	return copy_to_user(to, from, n);
-}
-
-void rust_aio_udelay(unsigned long usecs)
-{
-	udelay(usecs);
 }

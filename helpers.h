@@ -72,8 +72,7 @@ void rust_aio_hrtimer_init(struct hrtimer *timer,
 			   enum hrtimer_restart (*function)(struct hrtimer *));
 void rust_aio_eventfd_signal(struct eventfd_ctx *ctx);
 
-/* User copies and test-only delays. */
+/* User copies. */
 unsigned long rust_aio_copy_to_user(void __user *to, const void *from, unsigned long n);
-void rust_aio_udelay(unsigned long usecs);
 
 #endif /* RUST_AIO_HELPERS_H */

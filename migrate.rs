@@ -148,8 +148,6 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
             sys::folio_copy(dst.as_ptr(), src.as_ptr());
             sys::folio_migrate_flags(dst.as_ptr(), src.as_ptr());
         }
-        #[cfg(mutant = "unserialised-migrate")]
-        mutant_widen_copy_window();
         let old = both.replace_folio(index, dst_ref);
         // SAFETY: As above.
         let held = unsafe { sys::ktime_get() } - start;
@@ -163,14 +161,6 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
     drop(old);
     STATS.migrated.fetch_add(1, Ordering::Relaxed);
     Ok(())
-}
-
-/// Test builds of the mutant only: stretch the copy window so that the race it reintroduces
-/// shows up under emulation too.
-#[cfg(mutant = "unserialised-migrate")]
-fn mutant_widen_copy_window() {
-    // SAFETY: A busy wait; legal with interrupts off.
-    unsafe { sys::rust_aio_udelay(20) };
 }
 
 /// The debugfs directory with the counters; removed when dropped.
