@@ -53,6 +53,8 @@ pub(crate) struct Stats {
     pub(crate) teardown_won: AtomicU64,
     /// Longest time, in ns, `completion_lock` was held (interrupts off) during a migration.
     pub(crate) max_irqoff_ns: AtomicU64,
+    /// Sum of those times, in ns: divided by `migrated`, the mean.
+    pub(crate) total_irqoff_ns: AtomicU64,
 }
 
 pub(crate) static STATS: Stats = Stats {
@@ -60,6 +62,7 @@ pub(crate) static STATS: Stats = Stats {
     ring_lock_busy: AtomicU64::new(0),
     teardown_won: AtomicU64::new(0),
     max_irqoff_ns: AtomicU64::new(0),
+    total_irqoff_ns: AtomicU64::new(0),
 };
 
 /// The ring was truncated (its context is gone): a fault finds no page and gets `-EIO`, as
@@ -152,9 +155,9 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
         // SAFETY: As above.
         let held = unsafe { sys::ktime_get() } - start;
         drop(both);
-        STATS
-            .max_irqoff_ns
-            .fetch_max(held.max(0) as u64, Ordering::Relaxed);
+        let held = held.max(0) as u64;
+        STATS.max_irqoff_ns.fetch_max(held, Ordering::Relaxed);
+        STATS.total_irqoff_ns.fetch_add(held, Ordering::Relaxed);
         old
     };
     // The old folio is no longer reachable from the ring.
@@ -181,11 +184,12 @@ impl DebugFs {
         let dir = unsafe {
             sys::debugfs_create_dir(c_str!("rust_aio").as_char_ptr(), core::ptr::null_mut())
         };
-        let counters: [(&CStr, &AtomicU64); 4] = [
+        let counters: [(&CStr, &AtomicU64); 5] = [
             (c_str!("migrated"), &STATS.migrated),
             (c_str!("ring_lock_busy"), &STATS.ring_lock_busy),
             (c_str!("teardown_won"), &STATS.teardown_won),
             (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns),
+            (c_str!("total_irqoff_ns"), &STATS.total_irqoff_ns),
         ];
         for (name, counter) in counters {
             // SAFETY: `dir` is a debugfs directory or an error pointer (then debugfs ignores the

@@ -146,6 +146,7 @@ pub struct Counters {
     pub ring_lock_busy: u64,
     pub teardown_won: u64,
     pub max_irqoff_ns: u64,
+    pub total_irqoff_ns: u64,
 }
 
 impl Counters {
@@ -155,6 +156,7 @@ impl Counters {
             ring_lock_busy: counter("ring_lock_busy"),
             teardown_won: counter("teardown_won"),
             max_irqoff_ns: counter("max_irqoff_ns"),
+            total_irqoff_ns: counter("total_irqoff_ns"),
         }
     }
 
@@ -164,6 +166,12 @@ impl Counters {
             ring_lock_busy: self.ring_lock_busy - before.ring_lock_busy,
             teardown_won: self.teardown_won - before.teardown_won,
             max_irqoff_ns: self.max_irqoff_ns,
+            total_irqoff_ns: self.total_irqoff_ns - before.total_irqoff_ns,
         }
+    }
+
+    /// Mean time interrupts were off per migrated page, in ns.
+    pub fn mean_irqoff_ns(&self) -> u64 {
+        self.total_irqoff_ns.checked_div(self.migrated).unwrap_or(0)
     }
 }

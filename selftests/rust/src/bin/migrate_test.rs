@@ -99,13 +99,15 @@ fn finish(traffic: Traffic, what: &str, moves: u64, before: &Counters) -> Result
     let counters = Counters::now().since(before);
     println!(
         "# {what}: {moves} verified page moves; {} events in {:.1} s ({} from the mapping); \
-         module: {} migrated, {} ring_lock busy, {} teardown won, longest IRQ-off copy {} ns",
+         module: {} migrated, {} ring_lock busy, {} teardown won, IRQ-off copy mean {} ns, \
+         longest {} ns",
         report.submitted,
         report.seconds,
         report.reaped_from_mapping,
         counters.migrated,
         counters.ring_lock_busy,
         counters.teardown_won,
+        counters.mean_irqoff_ns(),
         counters.max_irqoff_ns
     );
     report.check()?;
