@@ -100,8 +100,6 @@ impl SharedHeader {
 
 /// A ring's `completion_lock` data.
 struct Completions {
-    /// Next slot to fill; the trusted copy of the header's `tail`.
-    tail: u32,
     /// Events posted since free slots were last given back (fs/aio.c's `completed_events`).
     completed_events: u32,
 }
@@ -129,6 +127,10 @@ pub(crate) struct Ring {
     #[pin]
     completion_lock: IrqSpinLock<Completions>,
     folios: UnsafeCell<KVec<ARef<Folio>>>,
+    /// Next slot to fill: the trusted copy of the header's `tail`. Written only under
+    /// `completion_lock`, after the event it publishes (Release); reapers read it without the
+    /// lock (Acquire), so a `tail` written by user space never makes them read unwritten slots.
+    tail: AtomicU32,
     /// Submissions that may still be made without overflowing the ring (fs/aio.c's
     /// `reqs_available`, without the per-CPU batching).
     reqs_available: AtomicU32,
@@ -163,10 +165,11 @@ impl Ring {
                 sys::rust_aio_ring_lock_init,
             ),
             completion_lock <- IrqSpinLock::new(
-                Completions { tail: 0, completed_events: 0 },
+                Completions { completed_events: 0 },
                 sys::rust_aio_completion_lock_init,
             ),
             folios: UnsafeCell::new(KVec::new()),
+            tail: AtomicU32::new(0),
             reqs_available: AtomicU32::new(free_slots),
         })
     }
@@ -239,7 +242,7 @@ impl Ring {
             return false;
         };
         SharedHeader::of(page0).head.load(Ordering::Relaxed) % self.nr_events
-            != guard.completions.tail
+            != self.tail.load(Ordering::Relaxed)
     }
 }
 
@@ -268,17 +271,16 @@ impl<'a> RingGuard<'a> {
             return Ok(0);
         };
         let header = SharedHeader::of(page0);
-        let mut head = header.head.load(Ordering::Relaxed);
-        let tail = header.tail.load(Ordering::Relaxed);
-        // smp_rmb(): once `tail` is read, the events before it are visible (pairs with the
-        // barrier in `CompletionGuard::post`).
-        fence(Ordering::Acquire);
+        // Acquire (fs/aio.c's smp_rmb()): the events before `tail` are visible once it is read;
+        // pairs with the Release in `CompletionGuard::post`. This is the kernel's own `tail`,
+        // always below `nr_events`; the header's may hold anything.
+        let tail = self.ring.tail.load(Ordering::Acquire);
+        // User space may have written anything here: index with the trusted size
+        // (CVE-2014-0206).
+        let mut head = header.head.load(Ordering::Relaxed) % nr_events;
         if head == tail {
             return Ok(0);
         }
-        // User space may have written anything: index with the trusted size (CVE-2014-0206).
-        head %= nr_events;
-        let tail = tail % nr_events;
 
         let mut copied = 0usize;
         while copied < nr && head != tail {
@@ -373,7 +375,7 @@ impl CompletionGuard<'_> {
 
     fn post(&mut self, event: &sys::io_event) {
         let nr_events = self.ring.nr_events;
-        let tail = self.completions.tail;
+        let tail = self.ring.tail.load(Ordering::Relaxed);
         let pos = tail as usize + EVENTS_OFFSET;
         let folios = self.folios();
         let (Some(page0), Some(folio)) = (folios.first(), folios.get(pos / EVENTS_PER_PAGE)) else {
@@ -389,13 +391,14 @@ impl CompletionGuard<'_> {
                 .cast::<sys::io_event>()
                 .write_volatile(*event);
         }
-        // smp_wmb(): the event is visible before the tail that publishes it.
-        fence(Ordering::Release);
+        // smp_wmb(): the event is visible before the tail that publishes it, to the kernel's
+        // reapers (Release store) and to user space (fence, then the header's store).
         let tail = if tail + 1 >= nr_events { 0 } else { tail + 1 };
+        self.ring.tail.store(tail, Ordering::Release);
+        fence(Ordering::Release);
         let header = SharedHeader::of(page0);
         header.tail.store(tail, Ordering::Relaxed);
         let head = header.head.load(Ordering::Relaxed);
-        self.completions.tail = tail;
         self.completions.completed_events += 1;
         if self.completions.completed_events > 1 {
             self.give_back_slots(head, tail);
@@ -415,7 +418,7 @@ impl CompletionGuard<'_> {
         // is safe, because `tail` cannot move while `completion_lock` is held and the result is
         // bounded by `completed_events`.
         let head = SharedHeader::of(page0).head.load(Ordering::Relaxed);
-        let tail = self.completions.tail;
+        let tail = self.ring.tail.load(Ordering::Relaxed);
         self.give_back_slots(head, tail);
     }
 
@@ -742,6 +745,7 @@ impl Context {
         result
     }
 
+    /// A request that cannot be allocated fails with EAGAIN, as in fs/aio.c's `io_submit_one()`.
     fn start(self: &Arc<Self>, iocb: &sys::iocb, user_iocb: UserPtr, op: Operation) -> Result {
         let eventfd = if iocb.aio_flags & sys::IOCB_FLAG_RESFD != 0 {
             Some(EventFd::from_fd(iocb.aio_resfd)?)
@@ -774,10 +778,13 @@ impl Context {
                         completion,
                     }? Error),
                     GFP_KERNEL,
-                )?;
-                self.begin_request()?;
+                )
+                .map_err(|_| EAGAIN)?;
                 let timer = req.timer.get();
+                // Under `ctx_lock`, so that destroy, which sets `dead` and then cancels what is
+                // on the list under the same lock, either sees this timer or is seen.
                 let mut pending = self.pending_timers.lock_irqsave();
+                self.begin_request()?;
                 pending.push_back(req);
                 // SAFETY: The timer is initialised and pinned in a request that the list keeps
                 // alive. It is started under `ctx_lock` so cancel cannot see it unstarted.
@@ -798,7 +805,8 @@ impl Context {
                         completion,
                     }),
                     GFP_KERNEL,
-                )?;
+                )
+                .map_err(|_| EAGAIN)?;
                 self.begin_request()?;
                 self.shared.workqueue().enqueue(req);
             }
