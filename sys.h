@@ -29,7 +29,12 @@
  * rule strips the RUST_AIO_CONST_ prefix (the ioctl numbers are in
  * include/rust_aio_ioctls.h).
  */
-const gfp_t RUST_AIO_CONST_GFP_RING = GFP_HIGHUSER_MOVABLE | __GFP_ZERO;
+/*
+ * Ring pages: movable (GFP_USER | __GFP_MOVABLE alone would never reach
+ * ZONE_MOVABLE), zeroed, and quiet on failure: their number is the user's
+ * choice, and io_setup() reports ENOMEM.
+ */
+const gfp_t RUST_AIO_CONST_GFP_RING = GFP_HIGHUSER_MOVABLE | __GFP_ZERO | __GFP_NOWARN;
 const gfp_t RUST_AIO_CONST_GFP_KERNEL = GFP_KERNEL;
 const fgf_t RUST_AIO_CONST_FGP_RING = FGP_LOCK | FGP_ACCESSED | FGP_CREAT;
 const unsigned long RUST_AIO_CONST_PAGE_SIZE = PAGE_SIZE;

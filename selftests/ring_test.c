@@ -6,6 +6,7 @@
  * header, fork, mremap, munmap and the never-executable ring.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -627,6 +628,89 @@ TEST_F(ring, destroy_completes_inflight)
 	errno = 0;
 	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cbs[0]));
 	EXPECT_EQ(EINVAL, errno);
+}
+
+struct destroy_race {
+	int fd;
+	aio_context_t ctx;
+	pthread_barrier_t *start;
+	long result;
+	int err;
+};
+
+static void *race_destroy(void *arg)
+{
+	struct destroy_race *r = arg;
+
+	pthread_barrier_wait(r->start);
+	r->result = rust_aio_destroy(r->fd, r->ctx);
+	r->err = errno;
+	return NULL;
+}
+
+/* Uses the context until it is gone: submit, and wait for events without a
+ * timeout, which destroy must end. */
+static void *race_use(void *arg)
+{
+	struct destroy_race *r = arg;
+	struct iocb cb = make_iocb(IOCB_CMD_NOOP, 1, 0, 0);
+	struct io_event events[4];
+
+	pthread_barrier_wait(r->start);
+	for (;;) {
+		if (submit_one(r->fd, r->ctx, &cb) < 0)
+			break;
+		if (rust_aio_getevents(r->fd, r->ctx, 2, 4, events, NULL) < 0)
+			break;
+	}
+	r->result = -1;
+	r->err = errno;
+	return NULL;
+}
+
+/* libaio 18.t and the 2018 destroy/lookup race: eight threads destroy the same
+ * context while eight use it, with work in flight.  Exactly one destroy
+ * succeeds, after everything in flight finished; every other call gets EINVAL. */
+TEST(concurrent_destroy_and_use)
+{
+	int fd = rust_aio_open(), round, i, winners;
+
+	ASSERT_LE(0, fd);
+	for (round = 0; round < 50; round++) {
+		struct destroy_race races[16];
+		pthread_t threads[16];
+		pthread_barrier_t start;
+		struct iocb cbs[16], *list[16];
+		aio_context_t ctx;
+
+		ASSERT_EQ(0, rust_aio_setup(fd, 256, &ctx));
+		for (i = 0; i < 16; i++) {
+			cbs[i] = make_iocb(i % 2 ? RUST_AIO_CMD_TIMER : RUST_AIO_CMD_WORK, i, 0,
+					   i % 4 == 1 ? 3600LL * 1000 * 1000 * 1000 : 1000 * i);
+			list[i] = &cbs[i];
+		}
+		ASSERT_EQ(16, rust_aio_submit(fd, ctx, 16, list));
+		pthread_barrier_init(&start, NULL, 16);
+		for (i = 0; i < 16; i++) {
+			races[i] = (struct destroy_race){ .fd = fd, .ctx = ctx, .start = &start };
+			ASSERT_EQ(0, pthread_create(&threads[i], NULL,
+						    i < 8 ? race_destroy : race_use, &races[i]));
+		}
+		for (i = 0; i < 16; i++)
+			pthread_join(threads[i], NULL);
+		pthread_barrier_destroy(&start);
+		winners = 0;
+		for (i = 0; i < 16; i++) {
+			if (races[i].result == 0) {
+				winners++;
+				EXPECT_GT(8, i);
+			} else {
+				EXPECT_EQ(EINVAL, races[i].err) TH_LOG("round %d thread %d", round, i);
+			}
+		}
+		EXPECT_EQ(1, winners) TH_LOG("round %d", round);
+	}
+	close(fd);
 }
 
 /* A ring unmapped by user space: destroy must not unmap what is there now. */
