@@ -19,14 +19,16 @@
 //!   patch's rule), teardown holds it while it disconnects the file. Page migration may only
 //!   *try* it (`migrate.rs`): migration runs under `mmap_lock`, and `ring_lock` is held around
 //!   `mmap_lock` here (setup maps the ring; reaping copies to user space, which may fault).
-//! - `completion_lock` (spinlock, interrupts off): the ring's `tail`, the event slots and the
-//!   free-slot bookkeeping. Timer operations complete from hard IRQ.
+//! - `completion_lock` (spinlock, interrupts off): writes of the ring's `tail`, the event slots
+//!   and the free-slot bookkeeping. Timer operations complete from hard IRQ.
 //! - The folio array is written only with both locks held (migration's swap, setup, teardown),
 //!   so either lock is enough to read it.
 //!
-//! `ctx_lock` (spinlock, interrupts off) guards the list of pending timer operations, for cancel;
-//! it nests outside `completion_lock` only in the sense that a cancelled request is completed
-//! after dropping it. The file's context table has its own spinlock, taken alone.
+//! Outside those, each taken alone: `ctx_lock` (spinlock, interrupts off) guards the list of
+//! pending timer operations (cancel and destroy complete what they take off it after dropping
+//! it), and the file's context table has its own spinlock. The ring's `i_private_lock` comes
+//! before `ring_lock`, in migration only (`migrate.rs`). In the other direction, `mmap_lock`
+//! nests inside `ring_lock`.
 //!
 //! Lifetime: a context is an `Arc`. The file's table holds one reference until destroy; every
 //! request in flight holds one. Destroy marks the context dead, cancels what it can, waits until

@@ -73,108 +73,131 @@ static int was_injected(void)
 			SKIP(return, "no fail-nth (CONFIG_FAULT_INJECTION)");	\
 	} while (0)
 
-TEST(open_fails_cleanly)
+/*
+ * Runs op() with its 1st, 2nd, ... fault-injection point failing, until it
+ * succeeds with nothing injected.  op() returns 0 (having undone what it
+ * did) or -1 with errno, which must be `expected`.  Returns the number of
+ * failures seen, or -1 if op() still met allocations after `max`.
+ */
+static int fail_each_allocation(struct __test_metadata *_metadata, int max, int expected,
+				int (*op)(void *arg), void *arg)
 {
-	int n, fd, err, injected, points = 0;
+	int n, r, err, injected, failures = 0;
 
-	REQUIRE_FAULT_INJECTION();
-	for (n = 1; n < 1000; n++) {
+	for (n = 1; n <= max; n++) {
 		fail_nth(n);
-		fd = rust_aio_open();
+		r = op(arg);
 		err = errno;
 		injected = was_injected();
 		fail_nth(0);
-		if (fd >= 0) {
-			close(fd);
-			if (!injected)
-				break;
-			continue;
+		if (r == 0 && !injected)
+			return failures;
+		if (r != 0) {
+			failures++;
+			EXPECT_EQ(expected, err) TH_LOG("failure point %d", n);
 		}
-		points++;
-		EXPECT_EQ(ENOMEM, err) TH_LOG("allocation %d", n);
 	}
-	TH_LOG("%d failing allocations tried", points);
-	EXPECT_LT(0, points);
-	EXPECT_GT(1000, n);
+	return -1;
+}
+
+static int open_and_close(void *arg)
+{
+	int fd = rust_aio_open();
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+TEST(open_fails_cleanly)
+{
+	int failures;
+
+	REQUIRE_FAULT_INJECTION();
+	failures = fail_each_allocation(_metadata, 1000, ENOMEM, open_and_close, NULL);
+	TH_LOG("%d failure points", failures);
+	EXPECT_LT(0, failures);
+}
+
+struct setup_op {
+	int fd;
+	unsigned int nr_events;
+};
+
+static int setup_and_destroy(void *arg)
+{
+	struct setup_op *op = arg;
+	aio_context_t ctx;
+
+	if (rust_aio_setup(op->fd, op->nr_events, &ctx))
+		return -1;
+	return rust_aio_destroy(op->fd, ctx);
 }
 
 TEST(setup_fails_cleanly)
 {
+	/* A ring of 32 pages: each page allocation is a failure point. */
+	struct setup_op op = { .fd = rust_aio_open(), .nr_events = 4000 };
 	aio_context_t ctx;
-	int fd, n, r, err, injected, points = 0;
+	int failures;
 
 	REQUIRE_FAULT_INJECTION();
-	fd = rust_aio_open();
-	ASSERT_LE(0, fd);
-	/* A ring of many pages: each page allocation is a failure point. */
-	for (n = 1; n < 5000; n++) {
-		fail_nth(n);
-		r = rust_aio_setup(fd, 4000, &ctx);
-		err = errno;
-		injected = was_injected();
-		fail_nth(0);
-		if (r == 0) {
-			ASSERT_EQ(0, rust_aio_destroy(fd, ctx));
-			if (!injected)
-				break;
-			continue;
-		}
-		points++;
-		EXPECT_EQ(ENOMEM, err) TH_LOG("allocation %d", n);
-	}
-	TH_LOG("%d failing allocations tried", points);
-	EXPECT_LT(32, points);
-	EXPECT_GT(5000, n);
+	ASSERT_LE(0, op.fd);
+	failures = fail_each_allocation(_metadata, 5000, ENOMEM, setup_and_destroy, &op);
+	TH_LOG("%d failure points", failures);
+	EXPECT_LT(32, failures);
 	/* Every failed setup gave its events back. */
-	ASSERT_EQ(0, rust_aio_setup(fd, 65536, &ctx));
-	close(fd);
+	ASSERT_EQ(0, rust_aio_setup(op.fd, 65536, &ctx));
+	close(op.fd);
+}
+
+struct submit_op {
+	int fd;
+	aio_context_t ctx;
+	struct iocb cb;
+};
+
+static int submit_and_reap(void *arg)
+{
+	struct submit_op *op = arg;
+	struct iocb *one[1] = { &op->cb };
+	struct io_event event;
+
+	if (rust_aio_submit(op->fd, op->ctx, 1, one) != 1)
+		return -1;
+	return rust_aio_getevents(op->fd, op->ctx, 1, 1, &event, NULL) == 1 ? 0 : -1;
 }
 
 TEST(submit_fails_cleanly)
 {
 	const __u16 opcodes[] = { RUST_AIO_CMD_TIMER, RUST_AIO_CMD_WORK };
+	struct submit_op op = { .fd = rust_aio_open() };
 	struct iocb cbs[256], *list[256];
 	struct io_event events[256];
-	aio_context_t ctx;
 	unsigned int slots;
-	int fd, n, r, err, injected, points = 0, i;
-	size_t op;
+	int failures;
+	size_t i;
 
 	REQUIRE_FAULT_INJECTION();
-	fd = rust_aio_open();
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, rust_aio_setup(fd, 100, &ctx));
-	slots = ((struct rust_aio_ring *)ctx)->nr;
-	for (op = 0; op < 2; op++) {
-		struct iocb cb = { .aio_lio_opcode = opcodes[op], .aio_data = op };
-		struct iocb *one[1] = { &cb };
-
-		for (n = 1; n < 100; n++) {
-			fail_nth(n);
-			r = rust_aio_submit(fd, ctx, 1, one);
-			err = errno;
-			injected = was_injected();
-			fail_nth(0);
-			if (r == 1) {
-				ASSERT_EQ(1, rust_aio_getevents(fd, ctx, 1, 1, events, NULL));
-				if (!injected)
-					break;
-				continue;
-			}
-			points++;
-			/* As io_submit(): a request that cannot be allocated is EAGAIN. */
-			EXPECT_EQ(EAGAIN, err) TH_LOG("opcode %u, allocation %d", cb.aio_lio_opcode, n);
-		}
+	ASSERT_LE(0, op.fd);
+	ASSERT_EQ(0, rust_aio_setup(op.fd, 100, &op.ctx));
+	slots = ((struct rust_aio_ring *)op.ctx)->nr;
+	for (i = 0; i < 2; i++) {
+		op.cb = (struct iocb){ .aio_lio_opcode = opcodes[i], .aio_data = i };
+		/* As io_submit(): a request that cannot be allocated is EAGAIN. */
+		failures = fail_each_allocation(_metadata, 100, EAGAIN, submit_and_reap, &op);
+		TH_LOG("opcode %u: %d failure points", opcodes[i], failures);
+		EXPECT_LT(0, failures);
 	}
-	EXPECT_LT(1, points);
 	/* No slot leaked: the whole ring can be filled. */
 	for (i = 0; i < 256; i++) {
 		cbs[i] = (struct iocb){ .aio_lio_opcode = IOCB_CMD_NOOP, .aio_data = i };
 		list[i] = &cbs[i];
 	}
-	EXPECT_EQ(slots - 1, rust_aio_submit(fd, ctx, slots - 1, list));
-	EXPECT_EQ(slots - 1, rust_aio_getevents(fd, ctx, slots - 1, 256, events, NULL));
-	close(fd);
+	EXPECT_EQ(slots - 1, rust_aio_submit(op.fd, op.ctx, slots - 1, list));
+	EXPECT_EQ(slots - 1, rust_aio_getevents(op.fd, op.ctx, slots - 1, 256, events, NULL));
+	close(op.fd);
 }
 
 TEST_HARNESS_MAIN

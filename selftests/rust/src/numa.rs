@@ -11,22 +11,29 @@ const MPOL_DEFAULT: i32 = 0;
 const MPOL_BIND: i32 = 2;
 const MPOL_MF_MOVE: i32 = 1 << 1;
 
-/// `move_pages(pid, pages, nodes, status, MPOL_MF_MOVE)`: moves each page to `node`; returns
-/// each page's status (its node, or a negative errno such as `-ENOENT` for a page that is not
-/// mapped). `pid` 0 is the caller.
-pub fn move_to(pid: i32, pages: &[usize], node: i32) -> Result<Vec<i32>, i32> {
-    let nodes = vec![node; pages.len()];
+/// `move_pages(2)`: with `nodes`, moves each page to its node; without, only asks. Returns each
+/// page's status: its node, or a negative errno such as `-ENOENT` for a page that is not mapped.
+/// `pid` 0 is the caller.
+fn move_pages(pid: i32, pages: &[usize], nodes: Option<&[i32]>) -> Result<Vec<i32>, i32> {
     let mut status = vec![i32::MIN; pages.len()];
-    // SAFETY: The arrays have `pages.len()` entries each; the kernel checks the addresses.
+    let (nodes, flags) = match nodes {
+        Some(nodes) => {
+            assert_eq!(nodes.len(), pages.len());
+            (nodes.as_ptr(), MPOL_MF_MOVE)
+        }
+        None => (std::ptr::null(), 0),
+    };
+    // SAFETY: The arrays have `pages.len()` entries each (or `nodes` is null); the kernel checks
+    // the addresses.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_move_pages,
             pid,
             pages.len(),
             pages.as_ptr(),
-            nodes.as_ptr(),
+            nodes,
             status.as_mut_ptr(),
-            MPOL_MF_MOVE,
+            flags,
         )
     };
     if ret < 0 {
@@ -35,25 +42,36 @@ pub fn move_to(pid: i32, pages: &[usize], node: i32) -> Result<Vec<i32>, i32> {
     Ok(status)
 }
 
-/// The node each page is on (`move_pages` with no target nodes), or a negative errno.
+/// Moves every page to `node`; returns each page's status.
+pub fn move_to(pid: i32, pages: &[usize], node: i32) -> Result<Vec<i32>, i32> {
+    move_pages(pid, pages, Some(&vec![node; pages.len()]))
+}
+
+/// The node each page is on, or a negative errno.
 pub fn nodes_of(pid: i32, pages: &[usize]) -> Result<Vec<i32>, i32> {
-    let mut status = vec![i32::MIN; pages.len()];
-    // SAFETY: As above; a null `nodes` only queries.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_move_pages,
-            pid,
-            pages.len(),
-            pages.as_ptr(),
-            std::ptr::null::<i32>(),
-            status.as_mut_ptr(),
-            0,
-        )
-    };
-    if ret < 0 {
-        return Err(crate::errno());
-    }
-    Ok(status)
+    move_pages(pid, pages, None)
+}
+
+/// The page frame number of each page, from `/proc/self/pagemap` (root only): it changes when
+/// a page moves, even within a node.
+pub fn pfns(pages: &[usize]) -> Result<Vec<u64>, String> {
+    use std::os::unix::fs::FileExt;
+    let pagemap = fs::File::open("/proc/self/pagemap").map_err(|e| format!("pagemap: {e}"))?;
+    pages
+        .iter()
+        .map(|&addr| {
+            let mut entry = [0u8; 8];
+            pagemap
+                .read_exact_at(&mut entry, (addr / PAGE_SIZE * 8) as u64)
+                .map_err(|e| format!("pagemap: {e}"))?;
+            let entry = u64::from_ne_bytes(entry);
+            // Bit 63: present; bits 0-54: the PFN.
+            if entry >> 63 == 0 {
+                return Err(format!("page {addr:#x} is not present"));
+            }
+            Ok(entry & ((1 << 55) - 1))
+        })
+        .collect()
 }
 
 /// The page addresses of a ring of `pages` pages at `base`, each touched (read) so that it is
