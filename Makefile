@@ -62,7 +62,7 @@ run: module selftests
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) $(KBUILD_ARGS) clean; fi
-	rm -rf $(BUILD) $(TOP)/sys_generated.rs
+	rm -rf $(BUILD) $(TOP)/sys_generated.rs $(TOP)/rust-project.json $(TOP)/.kdir-stamp
 	@$(MAKE) -C $(TOP)/selftests clean OUT="$(BUILD)/selftests"
 
 rust-analyzer: kernel

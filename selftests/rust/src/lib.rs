@@ -13,7 +13,8 @@ use std::sync::atomic::{fence, AtomicU32, Ordering};
     non_camel_case_types,
     non_upper_case_globals,
     non_snake_case,
-    dead_code
+    dead_code,
+    clippy::missing_safety_doc
 )]
 pub mod uapi {
     include!(env!("RUST_AIO_UAPI_RS"));
@@ -42,7 +43,7 @@ fn sys_result(ret: libc::c_long) -> SysResult {
     if ret < 0 {
         Err(errno())
     } else {
-        Ok(ret as i64)
+        Ok(ret)
     }
 }
 

@@ -119,7 +119,7 @@ fn finish(traffic: Traffic, what: &str, moves: u64, before: &Counters) -> Result
     Ok(report)
 }
 
-/// 1. move_pages(2) ping-pong of a 64-page ring between the nodes, under traffic.
+/// Test 1: move_pages(2) ping-pong of a 64-page ring between the nodes, under traffic.
 fn ping_pong() -> Result<Outcome, String> {
     let min_seconds = stress_seconds(0);
     let before = Counters::now();
@@ -166,7 +166,7 @@ fn ping_pong() -> Result<Outcome, String> {
     Ok(Outcome::Pass)
 }
 
-/// 2. numactl's migratepages against this process, both ways, under traffic.
+/// Test 2: numactl's migratepages against this process, both ways, under traffic.
 fn migratepages() -> Result<Outcome, String> {
     let min_seconds = stress_seconds(0);
     let before = Counters::now();
@@ -198,7 +198,7 @@ fn migratepages() -> Result<Outcome, String> {
     Ok(Outcome::Pass)
 }
 
-/// 3. Compaction (`/proc/sys/vm/compact_memory`) under traffic. Full compaction migrates
+/// Test 3: Compaction (`/proc/sys/vm/compact_memory`) under traffic. Full compaction migrates
 /// movable pages from the bottom of each zone to free pages at its top; a fresh zone hands out
 /// its top first, so each round first puts the ring low in node 1 (a filler holds the top while
 /// the ring moves back there), frees the filler and compacts. A page moved by compaction stays
@@ -244,7 +244,7 @@ fn compaction() -> Result<Outcome, String> {
     Ok(Outcome::Pass)
 }
 
-/// 4. Offline every node-1 memory block with the ring on it, under traffic; online them,
+/// Test 4: Offline every node-1 memory block with the ring on it, under traffic; online them,
 /// move the ring back; 20 cycles.
 fn offline_cycles() -> Result<Outcome, String> {
     const CYCLES: u32 = 20;
@@ -315,7 +315,7 @@ enum Ending {
     Kill,
 }
 
-/// 5. A child sets up a context with work in flight and tears it down (io_destroy, close, or
+/// Test 5: A child sets up a context with work in flight and tears it down (io_destroy, close, or
 /// SIGKILL from us) while we migrate its ring pages as fast as we can.
 fn teardown_races() -> Result<Outcome, String> {
     const ROUNDS: u32 = 1000;
@@ -349,7 +349,7 @@ fn teardown_races() -> Result<Outcome, String> {
         let pages: Vec<usize> = (0..PAGES).map(|i| base as usize + i * PAGE_SIZE).collect();
         // Migrate a little first, then let the child end while migrating on.
         for i in 0..4 {
-            if let Ok(status) = numa::move_to(pid, &pages, (i % 2) as i32) {
+            if let Ok(status) = numa::move_to(pid, &pages, i % 2) {
                 migrated_live += status.iter().filter(|&&s| s >= 0).count() as u64;
             }
         }
@@ -448,7 +448,8 @@ fn main() {
     let wanted =
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     let mut tap = Tap::new();
-    let tests: [(&str, fn() -> Result<Outcome, String>); 5] = [
+    type Test = fn() -> Result<Outcome, String>;
+    let tests: [(&str, Test); 5] = [
         ("move_pages_ping_pong", ping_pong),
         ("migratepages_both_ways", migratepages),
         ("compaction_under_traffic", compaction),
