@@ -75,12 +75,13 @@ static int was_injected(void)
 
 /*
  * Runs op() with its 1st, 2nd, ... fault-injection point failing, until it
- * succeeds with nothing injected.  op() returns 0 (having undone what it
- * did) or -1 with errno, which must be `expected`.  Returns the number of
- * failures seen, or -1 if op() still met allocations after `max`.
+ * succeeds with nothing injected.  op() returns 0, or -1 with errno, which
+ * must be `expected`; after each success, with injection off again, undo()
+ * takes back what op() did.  Returns the number of failures seen, or -1 if
+ * op() still met allocations after `max`.
  */
 static int fail_each_allocation(struct __test_metadata *_metadata, int max, int expected,
-				int (*op)(void *arg), void *arg)
+				int (*op)(void *arg), void (*undo)(void *arg), void *arg)
 {
 	int n, r, err, injected, failures = 0;
 
@@ -90,32 +91,37 @@ static int fail_each_allocation(struct __test_metadata *_metadata, int max, int 
 		err = errno;
 		injected = was_injected();
 		fail_nth(0);
-		if (r == 0 && !injected)
-			return failures;
-		if (r != 0) {
-			failures++;
-			EXPECT_EQ(expected, err) TH_LOG("failure point %d", n);
+		if (r == 0) {
+			undo(arg);
+			if (!injected)
+				return failures;
+			continue;
 		}
+		failures++;
+		EXPECT_EQ(expected, err) TH_LOG("failure point %d", n);
 	}
 	return -1;
 }
 
-static int open_and_close(void *arg)
+static int open_device(void *arg)
 {
-	int fd = rust_aio_open();
+	int *fd = arg;
 
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
+	*fd = rust_aio_open();
+	return *fd < 0 ? -1 : 0;
+}
+
+static void close_device(void *arg)
+{
+	close(*(int *)arg);
 }
 
 TEST(open_fails_cleanly)
 {
-	int failures;
+	int failures, fd;
 
 	REQUIRE_FAULT_INJECTION();
-	failures = fail_each_allocation(_metadata, 1000, ENOMEM, open_and_close, NULL);
+	failures = fail_each_allocation(_metadata, 1000, ENOMEM, open_device, close_device, &fd);
 	TH_LOG("%d failure points", failures);
 	EXPECT_LT(0, failures);
 }
@@ -123,16 +129,22 @@ TEST(open_fails_cleanly)
 struct setup_op {
 	int fd;
 	unsigned int nr_events;
+	aio_context_t ctx;
 };
 
-static int setup_and_destroy(void *arg)
+static int setup_context(void *arg)
 {
 	struct setup_op *op = arg;
-	aio_context_t ctx;
 
-	if (rust_aio_setup(op->fd, op->nr_events, &ctx))
-		return -1;
-	return rust_aio_destroy(op->fd, ctx);
+	return rust_aio_setup(op->fd, op->nr_events, &op->ctx);
+}
+
+static void destroy_context(void *arg)
+{
+	struct setup_op *op = arg;
+
+	if (rust_aio_destroy(op->fd, op->ctx))
+		abort();
 }
 
 TEST(setup_fails_cleanly)
@@ -144,7 +156,8 @@ TEST(setup_fails_cleanly)
 
 	REQUIRE_FAULT_INJECTION();
 	ASSERT_LE(0, op.fd);
-	failures = fail_each_allocation(_metadata, 5000, ENOMEM, setup_and_destroy, &op);
+	failures = fail_each_allocation(_metadata, 5000, ENOMEM, setup_context, destroy_context,
+					&op);
 	TH_LOG("%d failure points", failures);
 	EXPECT_LT(32, failures);
 	/* Every failed setup gave its events back. */
@@ -158,15 +171,21 @@ struct submit_op {
 	struct iocb cb;
 };
 
-static int submit_and_reap(void *arg)
+static int submit_iocb(void *arg)
 {
 	struct submit_op *op = arg;
 	struct iocb *one[1] = { &op->cb };
+
+	return rust_aio_submit(op->fd, op->ctx, 1, one) == 1 ? 0 : -1;
+}
+
+static void reap_event(void *arg)
+{
+	struct submit_op *op = arg;
 	struct io_event event;
 
-	if (rust_aio_submit(op->fd, op->ctx, 1, one) != 1)
-		return -1;
-	return rust_aio_getevents(op->fd, op->ctx, 1, 1, &event, NULL) == 1 ? 0 : -1;
+	if (rust_aio_getevents(op->fd, op->ctx, 1, 1, &event, NULL) != 1)
+		abort();
 }
 
 TEST(submit_fails_cleanly)
@@ -186,7 +205,7 @@ TEST(submit_fails_cleanly)
 	for (i = 0; i < 2; i++) {
 		op.cb = (struct iocb){ .aio_lio_opcode = opcodes[i], .aio_data = i };
 		/* As io_submit(): a request that cannot be allocated is EAGAIN. */
-		failures = fail_each_allocation(_metadata, 100, EAGAIN, submit_and_reap, &op);
+		failures = fail_each_allocation(_metadata, 100, EAGAIN, submit_iocb, reap_event, &op);
 		TH_LOG("opcode %u: %d failure points", opcodes[i], failures);
 		EXPECT_LT(0, failures);
 	}
