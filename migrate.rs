@@ -25,7 +25,7 @@
 //! with migration entries before calling us.
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::{c_str, error::to_result, ffi::c_int, prelude::*, types::ARef};
+use kernel::{c_str, error::to_result, ffi::c_int, prelude::*, time::Ktime, types::ARef};
 
 use crate::{
     mm::{AddressSpaceOperations, Folio, Mapping},
@@ -144,16 +144,14 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
     // is copied.
     let old = {
         let mut both = ring.lock_completions();
-        // SAFETY: `ktime_get()` may be called in any context.
-        let start = unsafe { sys::ktime_get() };
+        let start = Ktime::ktime_get();
         // SAFETY: Both folios are valid, locked, and the same size (order 0).
         unsafe {
             sys::folio_copy(dst.as_ptr(), src.as_ptr());
             sys::folio_migrate_flags(dst.as_ptr(), src.as_ptr());
         }
         let old = both.replace_folio(index, dst_ref);
-        // SAFETY: As above.
-        let held = unsafe { sys::ktime_get() } - start;
+        let held = (Ktime::ktime_get() - start).to_ns();
         drop(both);
         let held = held.max(0) as u64;
         STATS.max_irqoff_ns.fetch_max(held, Ordering::Relaxed);

@@ -15,6 +15,7 @@ use kernel::{
     ffi::{c_int, c_ulong, c_void},
     prelude::*,
     types::{ARef, AlwaysRefCounted, Opaque},
+    uaccess::UserPtr,
 };
 
 use crate::sys;
@@ -147,6 +148,50 @@ impl Folio {
         // SAFETY: The folio is valid (type invariant).
         unsafe { sys::rust_aio_folio_test_writeback(self.0.get()) }
     }
+
+    /// Copies `len` bytes at `offset` in the folio to user address `to`. The folio's contents
+    /// may change under the copy (user space maps it): it is copied as bytes, never read as a
+    /// Rust slice.
+    pub(crate) fn copy_to_user(&self, offset: usize, len: usize, to: UserPtr) -> Result {
+        if offset
+            .checked_add(len)
+            .map_or(true, |end| end > sys::PAGE_SIZE)
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: The range lies in the folio's page (checked above), which is valid while
+        // `self` is; `copy_to_user()` checks the user range.
+        let left = unsafe {
+            sys::rust_aio_copy_to_user(
+                to as *mut c_void,
+                self.address().add(offset).cast(),
+                len as c_ulong,
+            )
+        };
+        if left != 0 {
+            return Err(EFAULT);
+        }
+        Ok(())
+    }
+
+    /// Writes `value` at `offset` in the folio, as one volatile store: user space may be
+    /// reading the page.
+    pub(crate) fn write<T: Copy>(&self, offset: usize, value: T) {
+        let fits = offset % core::mem::align_of::<T>() == 0
+            && offset
+                .checked_add(core::mem::size_of::<T>())
+                .is_some_and(|end| end <= sys::PAGE_SIZE);
+        if !fits {
+            pr_err!(
+                "write of {} bytes at {offset} outside a page\n",
+                core::mem::size_of::<T>()
+            );
+            return;
+        }
+        // SAFETY: The aligned range lies in the folio's page (checked above), which is valid
+        // while `self` is.
+        unsafe { self.address().add(offset).cast::<T>().write_volatile(value) };
+    }
 }
 
 /// The `struct address_space` of a ring inode.
@@ -173,11 +218,16 @@ impl Mapping {
         self.0.get()
     }
 
+    fn private_lock(&self) -> *mut sys::spinlock_t {
+        // SAFETY: The mapping is valid (type invariant); only the field's address is taken.
+        unsafe { core::ptr::addr_of_mut!((*self.0.get()).i_private_lock) }
+    }
+
     /// Takes `i_private_lock`, which guards `i_private_data`: the ring's context, or null once
     /// the context has been disconnected from the ring (teardown).
     pub(crate) fn lock_private(&self) -> PrivateGuard<'_> {
         // SAFETY: The mapping is valid (type invariant) and so is its lock.
-        unsafe { sys::rust_aio_spin_lock(&raw mut (*self.0.get()).i_private_lock) };
+        unsafe { sys::rust_aio_spin_lock(self.private_lock()) };
         // INVARIANT: The lock was just taken.
         PrivateGuard {
             mapping: self,
@@ -211,7 +261,7 @@ impl PrivateGuard<'_> {
 impl Drop for PrivateGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: The current CPU holds the lock (type invariant).
-        unsafe { sys::rust_aio_spin_unlock(&raw mut (*self.mapping.0.get()).i_private_lock) };
+        unsafe { sys::rust_aio_spin_unlock(self.mapping.private_lock()) };
     }
 }
 
@@ -350,6 +400,62 @@ impl Drop for RingFile {
     }
 }
 
+/// A VMA the kernel passed to one of a ring file's callbacks (`mmap`, `vm_operations`), which
+/// run with `mmap_lock` held.
+#[repr(transparent)]
+pub(crate) struct Vma(Opaque<sys::vm_area_struct>);
+
+impl Vma {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid VMA for the whole of `'a`, with its `mmap_lock` held.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::vm_area_struct) -> &'a Vma {
+        // SAFETY: `Vma` is `repr(transparent)` over the C struct; the caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn start(&self) -> usize {
+        // SAFETY: The VMA is valid and its bounds stable under `mmap_lock` (`from_raw`).
+        unsafe { sys::rust_aio_vma_start(self.0.get()) as usize }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: As above.
+        unsafe { sys::rust_aio_vma_end(self.0.get()) as usize - self.start() }
+    }
+
+    /// The address space the VMA belongs to (for comparison only).
+    pub(crate) fn mm(&self) -> *const sys::mm_struct {
+        // SAFETY: The VMA is valid (`from_raw`).
+        unsafe { (*self.0.get()).vm_mm }
+    }
+
+    /// The mapping of the file the VMA maps, if any.
+    pub(crate) fn file_mapping(&self) -> Option<&Mapping> {
+        // SAFETY: The VMA is valid and holds a reference to its file, if it has one.
+        unsafe {
+            let file = (*self.0.get()).vm_file;
+            (!file.is_null()).then(|| Mapping::from_raw((*file).f_mapping))
+        }
+    }
+
+    /// Sets up a ring mapping in the file's `mmap`: it cannot grow (`mremap` cannot expand it)
+    /// and uses `ops`.
+    pub(crate) fn set_ring_operations(&self, ops: &'static VmOperations) {
+        // SAFETY: Called from `mmap`, on the new VMA, with `mmap_lock` held for writing.
+        unsafe {
+            sys::rust_aio_vm_flags_set(self.0.get(), sys::VM_DONTEXPAND as _);
+            (*self.0.get()).vm_ops = &ops.0;
+        }
+    }
+}
+
+/// The calling task's address space (null for a kernel thread), for comparison only.
+pub(crate) fn current_mm() -> *const sys::mm_struct {
+    // SAFETY: Reading `current->mm` is always allowed for the calling task.
+    unsafe { sys::rust_aio_current_mm() }
+}
+
 /// A reference to an address space (`mmgrab()`), which keeps the `mm_struct` itself alive (not
 /// its mappings), to tell the process that owns a context.
 ///
@@ -379,8 +485,7 @@ impl MmGrab {
 
     /// Whether the calling task runs in this address space.
     pub(crate) fn is_current(&self) -> bool {
-        // SAFETY: Reading `current->mm` is always allowed for the calling task.
-        core::ptr::eq(unsafe { sys::rust_aio_current_mm() }, self.mm.as_ptr())
+        core::ptr::eq(current_mm(), self.mm.as_ptr())
     }
 }
 
@@ -419,8 +524,7 @@ pub(crate) fn map_shared(file: &RingFile, size: usize) -> Result<usize> {
 /// Between the check and the unmap, another thread of the same process could replace the
 /// mapping; that process only races itself, and the kernel is not at risk.
 pub(crate) fn unmap_if_mapping_of(file: &RingFile, addr: usize, size: usize) -> Result {
-    // SAFETY: `current->mm` is the caller's live address space.
-    let mm = unsafe { sys::rust_aio_current_mm() };
+    let mm = current_mm().cast_mut();
     if mm.is_null() {
         return Ok(());
     }

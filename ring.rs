@@ -44,23 +44,25 @@ use core::{
 };
 use kernel::{
     container_of,
-    ffi::{c_int, c_ulong, c_void},
+    ffi::{c_int, c_ulong},
     impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
     list::{List, ListArc, ListLinks},
     new_spinlock, new_work,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, SpinLock},
-    types::{ARef, Opaque},
+    types::ARef,
     uaccess::{UserPtr, UserSlice},
     workqueue::{Work, WorkItem},
 };
 
 use crate::{
     misc::{this_module, FileOperations},
-    mm::{self, Folio, MmGrab, RingFile, RingOps, VmOperations},
+    mm::{self, Folio, MmGrab, RingFile, RingOps, VmOperations, Vma},
     sync::{IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard, WaitQueue, Wakeup},
-    sys, Shared,
+    sys,
+    timer::{Cancel, EventFd, HrTimer},
+    Shared,
 };
 
 /// Bytes in a ring page.
@@ -295,19 +297,11 @@ impl<'a> RingGuard<'a> {
             let Some(folio) = folios.get(pos / EVENTS_PER_PAGE) else {
                 break;
             };
-            // SAFETY: `in_page + count <= EVENTS_PER_PAGE`, so the source lies in the folio,
-            // which `ring_lock` keeps in the ring; the destination is checked by
-            // `copy_to_user()`.
-            let left = unsafe {
-                sys::rust_aio_copy_to_user(
-                    (out + copied * EVENT_SIZE) as *mut c_void,
-                    folio.address().add(in_page * EVENT_SIZE).cast(),
-                    (count * EVENT_SIZE) as c_ulong,
-                )
-            };
-            if left != 0 {
-                return Err(EFAULT);
-            }
+            folio.copy_to_user(
+                in_page * EVENT_SIZE,
+                count * EVENT_SIZE,
+                out + copied * EVENT_SIZE,
+            )?;
             copied += count;
             head = (head + count as u32) % nr_events;
         }
@@ -384,15 +378,9 @@ impl CompletionGuard<'_> {
             // Teardown waits for every request first: a ring is never gone while one completes.
             return;
         };
-        // SAFETY: `pos % EVENTS_PER_PAGE` slots fit in the page; the slot is outside
-        // [head, tail), so no reader looks at it, and `completion_lock` excludes other writers.
-        unsafe {
-            folio
-                .address()
-                .add((pos % EVENTS_PER_PAGE) * EVENT_SIZE)
-                .cast::<sys::io_event>()
-                .write_volatile(*event);
-        }
+        // The slot is outside [head, tail), so no reader looks at it, and `completion_lock`
+        // excludes other writers.
+        folio.write((pos % EVENTS_PER_PAGE) * EVENT_SIZE, *event);
         // smp_wmb(): the event is visible before the tail that publishes it, to the kernel's
         // reapers (Release store) and to user space (fence, then the header's store).
         let tail = if tail + 1 >= nr_events { 0 } else { tail + 1 };
@@ -473,11 +461,8 @@ pub(crate) fn ring_ops() -> RingOps {
 }
 
 extern "C" fn ring_mmap(_file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
-    // SAFETY: The kernel passes the new, not yet visible VMA, which it lets us set up.
-    unsafe {
-        sys::rust_aio_vm_flags_set(vma, sys::VM_DONTEXPAND as _);
-        (*vma).vm_ops = &RING_VM_OPS.0;
-    }
+    // SAFETY: The kernel passes the new VMA with `mmap_lock` held for writing.
+    unsafe { Vma::from_raw(vma) }.set_ring_operations(&RING_VM_OPS);
     0
 }
 
@@ -485,17 +470,10 @@ extern "C" fn ring_mmap(_file: *mut sys::file, vma: *mut sys::vm_area_struct) ->
 /// owner may move a live ring, and only as a whole: a forked child sees the mapping but owns no
 /// context (CVE-2023-52646), and a dead context's ring stays dead.
 extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
-    // SAFETY: The kernel passes the moved VMA of a ring file, under `mmap_lock`; the VMA holds a
-    // reference to the file, so its mapping is valid.
-    let (mapping, mm, start, pages) = unsafe {
-        let start = sys::rust_aio_vma_start(vma) as usize;
-        let pages = (sys::rust_aio_vma_end(vma) as usize - start) / PAGE_SIZE;
-        (
-            mm::Mapping::from_raw((*(*vma).vm_file).f_mapping),
-            (*vma).vm_mm,
-            start,
-            pages,
-        )
+    // SAFETY: The kernel passes the moved VMA, with `mmap_lock` held.
+    let vma = unsafe { Vma::from_raw(vma) };
+    let Some(mapping) = vma.file_mapping() else {
+        return EINVAL.to_errno();
     };
     let private = mapping.lock_private();
     let ctx = private.private_data().cast::<Context>();
@@ -505,10 +483,10 @@ extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
     // SAFETY: A context stays alive while its ring file names it; teardown clears the name under
     // `i_private_lock`, which `private` holds.
     let ctx = unsafe { &*ctx };
-    if !ctx.is_owned_by(mm) || ctx.is_dead() || pages != ctx.nr_pages {
+    if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() || vma.len() != ctx.nr_pages * PAGE_SIZE {
         return EINVAL.to_errno();
     }
-    ctx.user_id.store(start as u64, Ordering::Release);
+    ctx.user_id.store(vma.start() as u64, Ordering::Release);
     0
 }
 
@@ -516,40 +494,6 @@ extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
 /// address is still the whole ring before unmapping it.
 extern "C" fn ring_may_split(_vma: *mut sys::vm_area_struct, _addr: c_ulong) -> c_int {
     EINVAL.to_errno()
-}
-
-/// An `eventfd` to signal on completion (`IOCB_FLAG_RESFD`).
-///
-/// # Invariants
-///
-/// Holds a reference from `eventfd_ctx_fdget()`.
-struct EventFd(core::ptr::NonNull<sys::eventfd_ctx>);
-
-// SAFETY: An eventfd context may be signalled and put from any context, hard IRQ included.
-unsafe impl Send for EventFd {}
-// SAFETY: See above.
-unsafe impl Sync for EventFd {}
-
-impl EventFd {
-    fn from_fd(fd: u32) -> Result<Self> {
-        // SAFETY: `eventfd_ctx_fdget()` checks the descriptor (EBADF, or EINVAL if not an
-        // eventfd) and returns a counted reference on success.
-        let ctx = kernel::error::from_err_ptr(unsafe { sys::eventfd_ctx_fdget(fd as c_int) })?;
-        // INVARIANT: The reference is ours.
-        Ok(Self(core::ptr::NonNull::new(ctx).ok_or(EBADF)?))
-    }
-
-    fn signal(&self) {
-        // SAFETY: The eventfd is valid (type invariant); signalling is IRQ-safe.
-        unsafe { sys::rust_aio_eventfd_signal(self.0.as_ptr()) };
-    }
-}
-
-impl Drop for EventFd {
-    fn drop(&mut self) {
-        // SAFETY: The reference is ours (type invariant).
-        unsafe { sys::eventfd_ctx_put(self.0.as_ptr()) };
-    }
 }
 
 /// What completes an operation: its event and where to signal it.
@@ -567,7 +511,7 @@ struct Completion {
 #[pin_data]
 struct TimerRequest {
     #[pin]
-    timer: Opaque<sys::hrtimer>,
+    timer: HrTimer,
     #[pin]
     links: ListLinks,
     ctx: Arc<Context>,
@@ -594,7 +538,13 @@ extern "C" fn timer_expired(timer: *mut sys::hrtimer) -> sys::hrtimer_restart {
     // SAFETY: The timer is the `timer` field of a `TimerRequest` that is alive: it is on its
     // context's list until somebody removes it, and cancel removes it only after stopping the
     // timer, which cannot happen while this callback runs.
-    let req = unsafe { &*container_of!(timer.cast::<Opaque<sys::hrtimer>>(), TimerRequest, timer) };
+    let req = unsafe {
+        &*container_of!(
+            HrTimer::from_raw(timer) as *const HrTimer,
+            TimerRequest,
+            timer
+        )
+    };
     let ctx = req.ctx.clone();
     // SAFETY: The request is only ever on this list.
     let req = unsafe { ctx.pending_timers.lock_irqsave().remove(req) };
@@ -771,10 +721,7 @@ impl Context {
             Operation::Timer { nanoseconds } => {
                 let req = ListArc::pin_init(
                     try_pin_init!(TimerRequest {
-                        // SAFETY: `ffi_init` hands the helper a valid, pinned slot.
-                        timer <- Opaque::ffi_init(|slot| unsafe {
-                            sys::rust_aio_hrtimer_init(slot, Some(timer_expired))
-                        }),
+                        timer <- HrTimer::new(timer_expired),
                         links <- ListLinks::new(),
                         ctx: self.clone(),
                         completion,
@@ -782,22 +729,14 @@ impl Context {
                     GFP_KERNEL,
                 )
                 .map_err(|_| EAGAIN)?;
-                let timer = req.timer.get();
                 // Under `ctx_lock`, so that destroy, which sets `dead` and then cancels what is
                 // on the list under the same lock, either sees this timer or is seen.
                 let mut pending = self.pending_timers.lock_irqsave();
                 self.begin_request()?;
+                // Started under `ctx_lock`, so cancel cannot see it unstarted; the list keeps
+                // the request alive until it fires or is cancelled.
+                req.timer.start(nanoseconds);
                 pending.push_back(req);
-                // SAFETY: The timer is initialised and pinned in a request that the list keeps
-                // alive. It is started under `ctx_lock` so cancel cannot see it unstarted.
-                unsafe {
-                    sys::hrtimer_start_range_ns(
-                        timer,
-                        nanoseconds,
-                        0,
-                        sys::hrtimer_mode_HRTIMER_MODE_REL_HARD,
-                    )
-                };
             }
             Operation::Work => {
                 let req = KBox::pin_init(
@@ -869,9 +808,8 @@ impl Context {
         while let Some(current) = cursor {
             let req = current.current();
             if req.completion.event.obj == user_iocb as u64 {
-                // SAFETY: The timer is initialised; this only tries, so it cannot wait for the
-                // callback, which may be spinning on `ctx_lock`.
-                if unsafe { sys::hrtimer_try_to_cancel(req.timer.get()) } != 1 {
+                // Only tries: the expiry function may be spinning on `ctx_lock`.
+                if req.timer.try_cancel() == Cancel::TooLate {
                     // Firing right now: its own event is on the way.
                     return Err(EINVAL);
                 }
@@ -899,8 +837,7 @@ impl Context {
             let mut pending = self.pending_timers.lock_irqsave();
             let mut firing = List::<TimerRequest>::new();
             while let Some(req) = pending.pop_front() {
-                // SAFETY: The timer is initialised; trying never waits.
-                if unsafe { sys::hrtimer_try_to_cancel(req.timer.get()) } == 1 {
+                if req.timer.try_cancel() == Cancel::Stopped {
                     cancelled.push_back(req);
                 } else {
                     firing.push_back(req);
@@ -1016,8 +953,7 @@ impl FileContexts {
         let nr_pages = (HEADER_SIZE + wanted * EVENT_SIZE).div_ceil(PAGE_SIZE);
         let nr_events = ((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32;
         let owner_mm = MmGrab::current().ok_or(EINVAL)?;
-        // SAFETY: Reading `current->mm` is always allowed.
-        let owner_addr = unsafe { sys::rust_aio_current_mm() } as usize;
+        let owner_addr = mm::current_mm() as usize;
         let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut folios = KVec::with_capacity(nr_pages, GFP_KERNEL)?;
 

@@ -8,7 +8,7 @@
 //!
 //! - `ring.rs`: contexts, their rings and requests; the locking rules.
 //! - `migrate.rs`: how ring pages migrate; the lock order of the seed patch.
-//! - `mm.rs`, `sync.rs`, `misc.rs`: thin wrappers of the kernel objects used.
+//! - `mm.rs`, `sync.rs`, `timer.rs`, `misc.rs`: thin wrappers of the kernel objects used.
 //! - `sys.rs`: the bindgen-generated bindings (kernel and ABI).
 
 use core::{
@@ -29,6 +29,7 @@ mod mm;
 mod ring;
 mod sync;
 mod sys;
+mod timer;
 
 use misc::{FileOperations, MiscRegistration};
 use ring::FileContexts;
@@ -262,6 +263,7 @@ fn deadline_after(timeout: UserPtr) -> Result<i64> {
         .tv_sec
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec);
-    // SAFETY: `ktime_get()` may be called in any context.
-    Ok(unsafe { sys::ktime_get() }.saturating_add(relative))
+    Ok(kernel::time::Ktime::ktime_get()
+        .to_ns()
+        .saturating_add(relative))
 }

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Thin wrappers for what completes operations away from the submitter: an hrtimer that expires
+//! in hard IRQ, and an eventfd to signal. The 6.12 kernel crate has neither.
+
+use core::ptr::NonNull;
+use kernel::{error::from_err_ptr, ffi::c_int, prelude::*, types::Opaque};
+
+use crate::sys;
+
+/// The expiry function of an [`HrTimer`]: called in hard IRQ with the timer's C struct.
+pub(crate) type Expiry = unsafe extern "C" fn(*mut sys::hrtimer) -> sys::hrtimer_restart;
+
+/// A one-shot `CLOCK_MONOTONIC` hrtimer that expires in hard-IRQ context.
+///
+/// # Invariants
+///
+/// `timer` was initialised with `hrtimer_init()`.
+#[pin_data]
+#[repr(transparent)]
+pub(crate) struct HrTimer {
+    #[pin]
+    timer: Opaque<sys::hrtimer>,
+}
+
+// SAFETY: The hrtimer API may be used from any thread; the timer base serialises it.
+unsafe impl Send for HrTimer {}
+// SAFETY: See above.
+unsafe impl Sync for HrTimer {}
+
+/// Whether [`HrTimer::try_cancel`] stopped the timer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// It was pending and will not expire: the canceller owns what expiry would have done.
+    Stopped,
+    /// It is expiring right now, or is not started: its expiry function runs (or ran).
+    TooLate,
+}
+
+impl HrTimer {
+    /// A timer that calls `expiry` when it expires.
+    pub(crate) fn new(expiry: Expiry) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `ffi_init` hands the helper a valid, exclusively owned, pinned slot.
+            timer <- Opaque::ffi_init(move |slot| unsafe {
+                sys::rust_aio_hrtimer_init(slot, Some(expiry))
+            }),
+        })
+    }
+
+    /// The timer that `ptr`, as passed to an [`Expiry`] function, belongs to.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be the C struct of a live `HrTimer`, alive for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::hrtimer) -> &'a HrTimer {
+        // SAFETY: `HrTimer` is `repr(transparent)` over the C struct; the caller guarantees it
+        // is alive.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Starts the timer to expire `nanoseconds` from now.
+    pub(crate) fn start(&self, nanoseconds: i64) {
+        // SAFETY: The timer is initialised (type invariant) and pinned (it is only ever
+        // reached through a pinned owner).
+        unsafe {
+            sys::hrtimer_start_range_ns(
+                self.timer.get(),
+                nanoseconds,
+                0,
+                sys::hrtimer_mode_HRTIMER_MODE_REL_HARD,
+            )
+        };
+    }
+
+    /// Stops the timer if it has not begun to expire; never waits, so it may be called under a
+    /// spinlock that the expiry function takes.
+    pub(crate) fn try_cancel(&self) -> Cancel {
+        // SAFETY: The timer is initialised (type invariant).
+        match unsafe { sys::hrtimer_try_to_cancel(self.timer.get()) } {
+            1 => Cancel::Stopped,
+            _ => Cancel::TooLate,
+        }
+    }
+}
+
+/// An eventfd to signal on completion (`IOCB_FLAG_RESFD`).
+///
+/// # Invariants
+///
+/// Holds a reference from `eventfd_ctx_fdget()`.
+pub(crate) struct EventFd(NonNull<sys::eventfd_ctx>);
+
+// SAFETY: An eventfd context may be signalled and put from any context, hard IRQ included.
+unsafe impl Send for EventFd {}
+// SAFETY: See above.
+unsafe impl Sync for EventFd {}
+
+impl EventFd {
+    /// The eventfd behind the caller's descriptor `fd`: EBADF for a bad descriptor, EINVAL for
+    /// one that is not an eventfd.
+    pub(crate) fn from_fd(fd: u32) -> Result<Self> {
+        // SAFETY: `eventfd_ctx_fdget()` checks the descriptor and returns a counted reference on
+        // success.
+        let ctx = from_err_ptr(unsafe { sys::eventfd_ctx_fdget(fd as c_int) })?;
+        // INVARIANT: The reference is ours.
+        Ok(Self(NonNull::new(ctx).ok_or(EBADF)?))
+    }
+
+    /// Adds one to the eventfd's counter; IRQ-safe.
+    pub(crate) fn signal(&self) {
+        // SAFETY: The eventfd is valid (type invariant).
+        unsafe { sys::rust_aio_eventfd_signal(self.0.as_ptr()) };
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        // SAFETY: The reference is ours (type invariant).
+        unsafe { sys::eventfd_ctx_put(self.0.as_ptr()) };
+    }
+}
