@@ -202,6 +202,29 @@ impl Ring {
         MutantGuard { ring: self }
     }
 
+    /// The folio array.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold `ring_lock` or `completion_lock` for `'a` (writers hold both).
+    unsafe fn folios_locked<'a>(&'a self) -> &'a [ARef<Folio>] {
+        // SAFETY: The caller holds one of the locks every writer holds (type invariant).
+        unsafe { &*self.folios.get() }
+    }
+
+    /// Takes `completion_lock` on top of `ring_lock`, which allows changing the folios.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold `ring_lock` while the returned guard lives (or be the test-only
+    /// mutant, which deliberately does not).
+    unsafe fn lock_both(&self) -> BothGuard<'_> {
+        BothGuard {
+            ring: self,
+            _completions: self.completion_lock.lock_irqsave(),
+        }
+    }
+
     fn lock_completions(&self) -> CompletionGuard<'_> {
         CompletionGuard {
             ring: self,
@@ -254,16 +277,14 @@ impl<'a> RingGuard<'a> {
     /// The ring's folios, stable while `ring_lock` is held (only migration and teardown change
     /// them, and both hold `ring_lock`).
     pub(crate) fn folios(&self) -> &[ARef<Folio>] {
-        // SAFETY: Writers of `folios` hold `ring_lock`, which this guard holds (invariant).
-        unsafe { &*self.ring.folios.get() }
+        // SAFETY: This guard holds `ring_lock`.
+        unsafe { self.ring.folios_locked() }
     }
 
     /// Takes `completion_lock` as well, which allows changing the folios.
     pub(crate) fn lock_completions(&mut self) -> BothGuard<'_> {
-        BothGuard {
-            ring: self.ring,
-            _completions: self.ring.completion_lock.lock_irqsave(),
-        }
+        // SAFETY: This guard holds `ring_lock`, and the mutable borrow keeps it held.
+        unsafe { self.ring.lock_both() }
     }
 
     /// Copies up to `nr` events to user space and advances the ring's `head` past them
@@ -321,14 +342,12 @@ pub(crate) struct MutantGuard<'a> {
 impl MutantGuard<'_> {
     pub(crate) fn folios(&self) -> &[ARef<Folio>] {
         // SAFETY: Not safe: this is the bug the mutant reintroduces (see migrate.rs).
-        unsafe { &*self.ring.folios.get() }
+        unsafe { self.ring.folios_locked() }
     }
 
     pub(crate) fn lock_completions(&mut self) -> BothGuard<'_> {
-        BothGuard {
-            ring: self.ring,
-            _completions: self.ring.completion_lock.lock_irqsave(),
-        }
+        // SAFETY: Not safe, as above: `ring_lock` is not held.
+        unsafe { self.ring.lock_both() }
     }
 }
 
@@ -365,8 +384,8 @@ impl BothGuard<'_> {
 
 impl CompletionGuard<'_> {
     fn folios(&self) -> &[ARef<Folio>] {
-        // SAFETY: Writers of `folios` hold `completion_lock`, which this guard holds.
-        unsafe { &*self.ring.folios.get() }
+        // SAFETY: This guard holds `completion_lock`.
+        unsafe { self.ring.folios_locked() }
     }
 
     fn post(&mut self, event: &sys::io_event) {
