@@ -23,6 +23,13 @@ static int write_file(const char *path, const char *value)
 	return ok ? 0 : -1;
 }
 
+/*
+ * /proc/thread-self/fail-nth, opened once: opening it allocates, and an
+ * allocation between setting the count and the operation would take the
+ * failure meant for the operation.
+ */
+static int fail_nth_fd = -1;
+
 /* Fail every kind of allocation, quietly. */
 static int setup_fault_injection(void)
 {
@@ -36,7 +43,9 @@ static int setup_fault_injection(void)
 	};
 	size_t i;
 
-	if (access(FAIL_NTH, W_OK))
+	if (fail_nth_fd < 0)
+		fail_nth_fd = open(FAIL_NTH, O_RDWR | O_CLOEXEC);
+	if (fail_nth_fd < 0)
 		return -1;
 	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
 		if (write_file(knobs[i][0], knobs[i][1]))
@@ -50,20 +59,17 @@ static void fail_nth(int n)
 	char buf[16];
 
 	snprintf(buf, sizeof(buf), "%d", n);
-	write_file(FAIL_NTH, buf);
+	if (pwrite(fail_nth_fd, buf, strlen(buf), 0) < 0)
+		abort();
 }
 
 /* Whether the failure asked for was injected (fail-nth reads 0 then). */
 static int was_injected(void)
 {
 	char buf[16] = "";
-	int fd = open(FAIL_NTH, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return 0;
-	if (read(fd, buf, sizeof(buf) - 1) < 0)
-		buf[0] = 0;
-	close(fd);
+	if (pread(fail_nth_fd, buf, sizeof(buf) - 1, 0) <= 0)
+		abort();
 	return atoi(buf) == 0;
 }
 
