@@ -4,8 +4,11 @@
  * unknown ioctls, the ABI's layout as C sees it, and load/unload while the
  * device is, and is not, open.
  */
+#include <setjmp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "rust_aio_test.h"
@@ -128,6 +131,88 @@ TEST(load_unload_20_times)
 		ASSERT_EQ(0, ioctl(fd, RUST_AIO_IOC_VERSION, &version));
 		ASSERT_EQ(RUST_AIO_ABI_VERSION, version);
 		close(fd);
+	}
+}
+
+/* A ring still mapped in a forked child after the parent closed the device:
+ * the ring's file and filesystem keep the module, so unloading is refused
+ * until the child is gone, and succeeds then. The child's copy of the dead
+ * ring faults with SIGBUS, as a truncated file does. */
+TEST(unload_with_ring_mapped_in_child)
+{
+	struct iocb cb = { .aio_lio_opcode = RUST_AIO_CMD_TIMER, .aio_offset = 3600LL * 1000000000 };
+	struct iocb *list[1] = { &cb };
+	int fd = rust_aio_open(), go[2], ready[2], status;
+	aio_context_t ctx;
+	char byte = 0;
+	pid_t pid;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rust_aio_setup(fd, 100, &ctx));
+	ASSERT_EQ(1, rust_aio_submit(fd, ctx, 1, list));
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(fd);
+		close(go[1]);
+		if (write(ready[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1)
+			_exit(1);
+		signal(SIGBUS, SIG_DFL);
+		/* The context is gone: its ring has no pages any more. */
+		byte = *(volatile char *)ctx;
+		_exit(2);
+	}
+	close(go[0]);
+	ASSERT_EQ(1, read(ready[0], &byte, 1));
+	/* Destroys the context: the parent's mapping goes, the child's stays. */
+	close(fd);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_unload());
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	EXPECT_TRUE(rust_aio_module_loaded());
+	ASSERT_EQ(1, write(go[1], &byte, 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGBUS, WTERMSIG(status));
+	ASSERT_EQ(0, rust_aio_unload()) TH_LOG("rmmod after the child: %s", strerror(errno));
+	EXPECT_FALSE(rust_aio_module_loaded());
+	ASSERT_EQ(0, rust_aio_load(NULL)) TH_LOG("insmod: %s", strerror(errno));
+	close(go[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/* Setup, traffic in flight, close, unload, load: 100 rounds, each leaving
+ * the module free to go at once (the ring filesystem is pinned only while a
+ * ring exists). */
+TEST(rings_close_unload_100_times)
+{
+	int round, i, fd;
+
+	for (round = 0; round < 100; round++) {
+		struct iocb cbs[8], *list[8];
+		aio_context_t ctx[2];
+
+		fd = rust_aio_open();
+		ASSERT_LE(0, fd) TH_LOG("round %d", round);
+		for (i = 0; i < 8; i++) {
+			cbs[i] = (struct iocb){
+				.aio_lio_opcode = i & 1 ? RUST_AIO_CMD_WORK : RUST_AIO_CMD_TIMER,
+				.aio_offset = i & 2 ? 3600LL * 1000000000 : 1000,
+			};
+			list[i] = &cbs[i];
+		}
+		for (i = 0; i < 2; i++) {
+			ASSERT_EQ(0, rust_aio_setup(fd, 64 << i, &ctx[i])) TH_LOG("round %d", round);
+			ASSERT_EQ(8, rust_aio_submit(fd, ctx[i], 8, list)) TH_LOG("round %d", round);
+		}
+		if (round & 1)
+			EXPECT_EQ(0, rust_aio_destroy(fd, ctx[0]));
+		close(fd);
+		ASSERT_EQ(0, rust_aio_unload()) TH_LOG("round %d: %s", round, strerror(errno));
+		ASSERT_EQ(0, rust_aio_load(NULL)) TH_LOG("round %d: %s", round, strerror(errno));
 	}
 }
 

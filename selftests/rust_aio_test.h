@@ -126,4 +126,21 @@ static inline int rust_aio_refcnt(void)
 	return n;
 }
 
+/* A counter in /sys/kernel/debug/rust_aio/ (e.g. "aio_nr"), or ~0 if absent. */
+static inline __u64 rust_aio_debugfs_u64(const char *name)
+{
+	char path[128];
+	unsigned long long n = ~0ULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/rust_aio/%s", name);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%llu", &n) != 1)
+			n = ~0ULL;
+		fclose(f);
+	}
+	return n;
+}
+
 #endif /* RUST_AIO_TEST_H */

@@ -52,6 +52,30 @@ pub fn nodes_of(pid: i32, pages: &[usize]) -> Result<Vec<i32>, i32> {
     move_pages(pid, pages, None)
 }
 
+/// Moves every page to `node` and asks the kernel where each page is now: returns how many
+/// pages went from another node to `node` (verified moves), updating `where_now`. A page that
+/// is not mapped is an error: its move could not have happened.
+pub fn move_verified(
+    pid: i32,
+    pages: &[usize],
+    node: i32,
+    where_now: &mut [i32],
+) -> Result<u64, String> {
+    move_to(pid, pages, node).map_err(|e| format!("move_pages: errno {e}"))?;
+    let nodes = nodes_of(pid, pages).map_err(|e| format!("move_pages query: errno {e}"))?;
+    let mut moves = 0;
+    for (i, &n) in nodes.iter().enumerate() {
+        if n < 0 {
+            return Err(format!("page {i}: status {n} (not mapped?)"));
+        }
+        if n == node && where_now[i] != node {
+            moves += 1;
+        }
+        where_now[i] = n;
+    }
+    Ok(moves)
+}
+
 /// The page frame number of each page, from `/proc/self/pagemap` (root only): it changes when
 /// a page moves, even within a node.
 pub fn pfns(pages: &[usize]) -> Result<Vec<u64>, String> {

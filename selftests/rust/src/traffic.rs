@@ -156,6 +156,18 @@ impl Traffic {
     }
 
     /// Starts traffic on an existing context of `dev`.
+    /// Traffic on a new ring whose pages are allocated on `node`. Only the setup runs under the
+    /// memory policy: the traffic's threads must not inherit it (they would be out of memory
+    /// while the node is offline).
+    pub fn start_on_node(node: u32, nr_events: u32, config: Config) -> Result<Self, String> {
+        let dev = Device::open().map_err(|e| format!("open: {e}"))?;
+        crate::numa::bind_to(Some(node)).map_err(|e| format!("set_mempolicy: errno {e}"))?;
+        let ctx = dev.setup(nr_events);
+        crate::numa::bind_to(None).map_err(|e| format!("set_mempolicy: errno {e}"))?;
+        let ctx = ctx.map_err(|e| format!("setup: errno {e}"))?;
+        Self::start_on(dev, ctx, config)
+    }
+
     pub fn start_on(dev: Device, ctx: u64, config: Config) -> Result<Self, String> {
         // SAFETY: `eventfd()` has no memory-safety preconditions.
         let eventfd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };

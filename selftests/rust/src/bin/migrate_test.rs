@@ -13,7 +13,7 @@ use rust_aio_tests::traffic::{Config, Report, Traffic};
 use rust_aio_tests::{
     ensure, ensure_eq, make_iocb, stress_seconds, Device, Outcome, RingView, Tap,
 };
-use rust_aio_tests::{iocb, CMD_TIMER, CMD_WORK};
+use rust_aio_tests::{io_event, iocb, CMD_TIMER, CMD_WORK, IOCB_CMD_NOOP as IOCB_NOOP};
 use std::time::{Duration, Instant};
 
 /// A 64-page ring: 8189 events + 2 spare slots + the header fill exactly 64 pages.
@@ -42,16 +42,8 @@ fn traffic_config() -> Config {
     }
 }
 
-/// Traffic on a new ring whose pages are allocated on `node`. Only the setup runs under the
-/// memory policy: the traffic's threads must not inherit it (they would be out of memory while
-/// node 1 is offline).
 fn traffic_on_node(node: u32) -> Result<Traffic, String> {
-    let dev = Device::open().map_err(|e| format!("open: {e}"))?;
-    numa::bind_to(Some(node)).map_err(|e| format!("set_mempolicy: errno {e}"))?;
-    let ctx = dev.setup(RING_EVENTS);
-    numa::bind_to(None).map_err(|e| format!("set_mempolicy: errno {e}"))?;
-    let ctx = ctx.map_err(|e| format!("setup: errno {e}"))?;
-    Traffic::start_on(dev, ctx, traffic_config())
+    Traffic::start_on_node(node, RING_EVENTS, traffic_config())
 }
 
 /// Fills node 1's free memory from the top (where a fresh zone allocates first) with `bytes`
@@ -136,20 +128,7 @@ fn ping_pong() -> Result<Outcome, String> {
         && traffic.failed().is_none()
         && start.elapsed() < limit.unwrap_or(HARD_LIMIT)
     {
-        let status =
-            numa::move_to(0, &pages, target).map_err(|e| format!("move_pages: errno {e}"))?;
-        ensure!(
-            status.iter().all(|&s| s != -libc::ENOENT),
-            "a ring page was not mapped: {status:?}"
-        );
-        let nodes = numa::nodes_of(0, &pages).map_err(|e| format!("errno {e}"))?;
-        for (i, &n) in nodes.iter().enumerate() {
-            ensure!(n >= 0, "page {i}: status {n}");
-            if n == target && where_now[i] != target {
-                moves += 1;
-            }
-            where_now[i] = n;
-        }
+        moves += numa::move_verified(0, &pages, target, &mut where_now)?;
         check_header(&ring)?;
         target ^= 1;
     }
@@ -290,13 +269,20 @@ fn offline_cycles() -> Result<Outcome, String> {
                 break;
             }
         }
+        ensure_eq!(
+            RING_PAGES,
+            pages_on(0, &pages, 1)?,
+            "cycle {cycle}: onlined, ring not back on node 1"
+        );
         moves += RING_PAGES as u64;
+        check_header(&ring)?;
         if let Some(e) = traffic.failed() {
             return Err(e);
         }
     }
     for &b in &blocks {
-        ensure_eq!("online".to_string(), numa::block_state(b), "memory{b}");
+        let state = numa::block_state(b);
+        ensure!(state.starts_with("online"), "memory{b}: {state}");
     }
     finish(
         traffic,
@@ -321,6 +307,7 @@ fn teardown_races() -> Result<Outcome, String> {
     const ROUNDS: u32 = 1000;
     const PAGES: usize = 8;
     let before = Counters::now();
+    let aio_nr = numa::counter("aio_nr");
     let mut migrated_live = 0u64;
     for round in 0..ROUNDS {
         let ending = [Ending::Destroy, Ending::Close, Ending::Kill][round as usize % 3];
@@ -347,11 +334,11 @@ fn teardown_races() -> Result<Outcome, String> {
         let n = unsafe { libc::read(to_parent[0], (&raw mut base).cast(), 8) };
         ensure!(n == 8, "round {round}: the child did not set up");
         let pages: Vec<usize> = (0..PAGES).map(|i| base as usize + i * PAGE_SIZE).collect();
-        // Migrate a little first, then let the child end while migrating on.
+        // Migrate a little first, each move verified, then let the child end while migrating
+        // on.
+        let mut where_now = numa::nodes_of(pid, &pages).map_err(|e| format!("errno {e}"))?;
         for i in 0..4 {
-            if let Ok(status) = numa::move_to(pid, &pages, i % 2) {
-                migrated_live += status.iter().filter(|&&s| s >= 0).count() as u64;
-            }
+            migrated_live += numa::move_verified(pid, &pages, i % 2, &mut where_now)?;
         }
         // SAFETY: Writing one byte to our pipe end, then signalling our own child.
         unsafe {
@@ -395,7 +382,19 @@ fn teardown_races() -> Result<Outcome, String> {
          migrated, {} ring_lock busy, {} teardown won",
         counters.migrated, counters.ring_lock_busy, counters.teardown_won
     );
-    ensure!(counters.migrated > 0, "no migration happened");
+    // The child's ring is idle between its setup and our word: the trylock may lose now and
+    // then, but most of the 4 moves of its 8 pages must happen, each seen by the kernel.
+    ensure!(
+        migrated_live >= u64::from(ROUNDS) * PAGES as u64 * 4 / 2,
+        "only {migrated_live} verified moves of live rings in {ROUNDS} rounds"
+    );
+    ensure!(
+        counters.migrated >= migrated_live,
+        "the module counted {} migrations, fewer than {migrated_live} seen",
+        counters.migrated
+    );
+    // Every context died with its child: their events are all given back.
+    ensure_eq!(aio_nr, numa::counter("aio_nr"));
     Ok(Outcome::Pass)
 }
 
@@ -443,18 +442,421 @@ fn child_round(ending: Ending, to_parent: i32, from_parent: i32, pages: usize) -
     unsafe { libc::_exit(if code.is_some() { 0 } else { 1 }) }
 }
 
+/// userfaultfd(2), as far as the stuck-reader test needs it (`linux/userfaultfd.h`).
+mod uffd {
+    pub const API: u64 = 0xaa;
+    pub const IOC_API: u64 = 0xc018_aa3f;
+    pub const IOC_REGISTER: u64 = 0xc020_aa00;
+    pub const IOC_ZEROPAGE: u64 = 0xc020_aa04;
+    pub const MODE_MISSING: u64 = 1;
+
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct Api {
+        pub api: u64,
+        pub features: u64,
+        pub ioctls: u64,
+    }
+
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct Register {
+        pub start: u64,
+        pub len: u64,
+        pub mode: u64,
+        pub ioctls: u64,
+    }
+
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct ZeroPage {
+        pub start: u64,
+        pub len: u64,
+        pub mode: u64,
+        pub zeropage: i64,
+    }
+}
+
+/// A page of anonymous memory registered with a userfaultfd for missing-page faults: whoever
+/// touches it first waits until [`StuckPage::resolve`].
+struct StuckPage {
+    uffd: i32,
+    addr: usize,
+}
+
+impl StuckPage {
+    fn new() -> Result<Self, String> {
+        // SAFETY: Plain system calls on fresh objects; the structs match the kernel's.
+        unsafe {
+            let uffd =
+                libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) as i32;
+            ensure!(uffd >= 0, "userfaultfd: errno {}", rust_aio_tests::errno());
+            let mut api = uffd::Api {
+                api: uffd::API,
+                ..Default::default()
+            };
+            ensure!(
+                libc::ioctl(uffd, uffd::IOC_API as _, &mut api) == 0,
+                "UFFDIO_API: errno {}",
+                rust_aio_tests::errno()
+            );
+            let addr = libc::mmap(
+                std::ptr::null_mut(),
+                PAGE_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            ensure!(addr != libc::MAP_FAILED, "mmap");
+            let mut reg = uffd::Register {
+                start: addr as u64,
+                len: PAGE_SIZE as u64,
+                mode: uffd::MODE_MISSING,
+                ioctls: 0,
+            };
+            ensure!(
+                libc::ioctl(uffd, uffd::IOC_REGISTER as _, &mut reg) == 0,
+                "UFFDIO_REGISTER: errno {}",
+                rust_aio_tests::errno()
+            );
+            Ok(Self {
+                uffd,
+                addr: addr as usize,
+            })
+        }
+    }
+
+    /// Waits until somebody is blocked on the page (a fault message is readable).
+    fn wait_for_fault(&self, timeout: Duration) -> Result<(), String> {
+        let mut pfd = libc::pollfd {
+            fd: self.uffd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: One valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+        ensure!(n == 1, "no fault on the registered page within {timeout:?}");
+        let mut msg = [0u8; 32];
+        // SAFETY: Reads one `struct uffd_msg` (32 bytes) into a local buffer.
+        let n = unsafe { libc::read(self.uffd, msg.as_mut_ptr().cast(), 32) };
+        ensure!(n == 32, "reading the fault message: {n}");
+        Ok(())
+    }
+
+    /// Maps a zero page there: the blocked task goes on.
+    fn resolve(&self) -> Result<(), String> {
+        let mut zero = uffd::ZeroPage {
+            start: self.addr as u64,
+            len: PAGE_SIZE as u64,
+            ..Default::default()
+        };
+        // SAFETY: A valid `struct uffdio_zeropage` for our registered page.
+        let ret = unsafe { libc::ioctl(self.uffd, uffd::IOC_ZEROPAGE as _, &mut zero) };
+        ensure!(
+            ret == 0 || rust_aio_tests::errno() == libc::EEXIST,
+            "UFFDIO_ZEROPAGE: errno {}",
+            rust_aio_tests::errno()
+        );
+        Ok(())
+    }
+}
+
+impl Drop for StuckPage {
+    fn drop(&mut self) {
+        let _ = self.resolve();
+        // SAFETY: Our own mapping and descriptor.
+        unsafe {
+            libc::munmap(self.addr as *mut libc::c_void, PAGE_SIZE);
+            libc::close(self.uffd);
+        }
+    }
+}
+
+/// Test 6: A reader whose events buffer is stuck in a userfaultfd fault must not pin the ring:
+/// while it waits, the ring's pages still migrate (each move verified) and its memory blocks
+/// still go offline; then the fault is resolved and the reader gets every event. A second
+/// stuck reader must not hold up DESTROY either.
+fn stuck_reader() -> Result<Outcome, String> {
+    const EVENTS: u32 = 1000;
+    const PAGES: usize = 8;
+    let blocks = numa::memory_blocks(1);
+    let dev = Device::open().map_err(|e| format!("open: {e}"))?;
+    numa::bind_to(Some(1)).map_err(|e| format!("set_mempolicy: errno {e}"))?;
+    let ctx = dev.setup(EVENTS);
+    numa::bind_to(None).map_err(|e| format!("set_mempolicy: errno {e}"))?;
+    let ctx = ctx.map_err(|e| format!("setup: errno {e}"))?;
+    let pages = numa::touch_pages(ctx, PAGES);
+    let ops: Vec<iocb> = (0..10).map(|i| make_iocb(IOCB_NOOP, 500 + i, i, 0)).collect();
+    let ptrs: Vec<*const iocb> = ops.iter().map(|o| o as *const iocb).collect();
+    ensure_eq!(Ok(10), dev.submit(ctx, &ptrs));
+
+    let stuck = StuckPage::new()?;
+    let (moves, offlined, got) = std::thread::scope(|scope| -> Result<_, String> {
+        let reader = scope.spawn(|| {
+            dev.getevents_raw(ctx, 10, 10, stuck.addr, Some((60, 0)))
+        });
+        let result = (|| -> Result<(u64, u32), String> {
+            stuck.wait_for_fault(Duration::from_secs(10))?;
+            let mut moves = 0u64;
+            let mut target = 0;
+            let mut where_now = numa::nodes_of(0, &pages).map_err(|e| format!("errno {e}"))?;
+            for _ in 0..6 {
+                moves += numa::move_verified(0, &pages, target, &mut where_now)?;
+                target ^= 1;
+            }
+            println!("# stuck reader: {moves} verified moves while it waits");
+            ensure_eq!(PAGES as u64 * 6, moves, "every page must move on every round");
+            // The ring is back on node 1 (6 moves, ending on 1): take its blocks offline.
+            let mut offlined = 0;
+            if !blocks.is_empty() {
+                let mut result = Ok(());
+                for &b in &blocks {
+                    result = numa::set_block_state(b, "offline", Duration::from_secs(20));
+                    if result.is_err() {
+                        break;
+                    }
+                    offlined += 1;
+                }
+                let on_0 = pages_on(0, &pages, 0)?;
+                for &b in &blocks {
+                    if numa::block_state(b) == "offline" {
+                        numa::set_block_state(b, "online_movable", Duration::from_secs(30))?;
+                    }
+                }
+                result?;
+                ensure_eq!(PAGES, on_0, "offlined, but the ring stayed behind");
+            }
+            ensure!(
+                !reader.is_finished(),
+                "the reader returned before its fault was resolved"
+            );
+            Ok((moves, offlined))
+        })();
+        // Whatever happened, let the reader go before waiting for it.
+        stuck.resolve()?;
+        let got = reader.join().map_err(|_| "reader panicked".to_string())?;
+        let (moves, offlined) = result?;
+        Ok((moves, offlined, got))
+    })?;
+    println!("# stuck reader: {moves} verified moves, {offlined} blocks offlined meanwhile");
+    ensure_eq!(Ok(10), got);
+    // SAFETY: The buffer is mapped now and holds the 10 events just returned.
+    let events = unsafe { std::slice::from_raw_parts(stuck.addr as *const io_event, 10) };
+    for (i, ev) in events.iter().enumerate() {
+        ensure_eq!(500 + i as u64, ev.data);
+        ensure_eq!(ptrs[i] as u64, ev.obj);
+        ensure_eq!(i as i64, ev.res);
+    }
+
+    // A second stuck reader, and DESTROY meanwhile: it must not wait for the reader.
+    ensure_eq!(Ok(10), dev.submit(ctx, &ptrs));
+    let stuck = StuckPage::new()?;
+    let released = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| -> Result<(), String> {
+        let reader = scope.spawn(|| dev.getevents_raw(ctx, 10, 10, stuck.addr, None));
+        let faulted = stuck.wait_for_fault(Duration::from_secs(10));
+        // Should DESTROY wait for the reader, the fault is resolved after 10 s anyway.
+        let resolver = scope.spawn(|| {
+            let start = Instant::now();
+            while !released.load(std::sync::atomic::Ordering::Acquire)
+                && start.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            stuck.resolve()
+        });
+        let start = Instant::now();
+        let destroyed = faulted.and_then(|()| dev.destroy(ctx).map_err(|e| format!("errno {e}")));
+        let took = start.elapsed();
+        released.store(true, std::sync::atomic::Ordering::Release);
+        resolver.join().map_err(|_| "resolver panicked".to_string())??;
+        let got = reader.join().map_err(|_| "reader panicked".to_string())?;
+        ensure_eq!(Ok(0), destroyed);
+        ensure!(took < Duration::from_secs(5), "DESTROY waited {took:?} for the reader");
+        // The reader finds the context gone.
+        ensure!(
+            got == Err(libc::EINVAL) || got == Ok(0),
+            "reader after destroy: {got:?}"
+        );
+        Ok(())
+    })?;
+    Ok(Outcome::Pass)
+}
+
+/// Test 7: Migration racing setup: `migrate_pages(2)` moves every page of this process back
+/// and forth while another thread keeps four contexts alive, destroying the oldest and setting up
+/// a new one each round, so that rings are met both half built and whole. Every context must
+/// come out whole: its header right, a NOOP round trip exact.
+fn migration_races_setup() -> Result<Outcome, String> {
+    const ROUNDS: u32 = 300;
+    const LIVE: usize = 4;
+    let before = Counters::now();
+    let dev = Device::open().map_err(|e| format!("open: {e}"))?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let rounds = std::thread::scope(|scope| -> Result<u32, String> {
+        let migrator = scope.spawn(|| {
+            let (mut calls, mut node) = (0u64, 0u64);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let (from, to) = (1u64 << (node ^ 1), 1u64 << node);
+                // SAFETY: Two 64-bit node masks.
+                unsafe { libc::syscall(libc::SYS_migrate_pages, 0, 64usize, &from, &to) };
+                node ^= 1;
+                calls += 1;
+            }
+            calls
+        });
+        let result = (|| {
+            let mut live = std::collections::VecDeque::new();
+            for round in 0..ROUNDS {
+                if live.len() == LIVE {
+                    let old = live.pop_front().unwrap_or(0);
+                    ensure_eq!(Ok(0), dev.destroy(old), "round {round}");
+                }
+                let nr = 1 + (round * 97) % 2000;
+                let ctx = dev
+                    .setup(nr)
+                    .map_err(|e| format!("round {round}: setup: errno {e}"))?;
+                live.push_back(ctx);
+                // SAFETY: The context is live and mapped in this process.
+                let ring = unsafe { RingView::new(ctx) };
+                ensure_eq!(rust_aio_tests::uapi::RUST_AIO_RING_MAGIC, ring.magic());
+                ensure_eq!(0, ring.head(), "round {round}");
+                ensure_eq!(0, ring.tail(), "round {round}");
+                ensure_eq!(32, ring.header_length());
+                for ctx in &live {
+                    let op = make_iocb(IOCB_NOOP, u64::from(round), 3, 0);
+                    ensure_eq!(Ok(1), dev.submit(*ctx, &[&op as *const iocb]));
+                    let mut ev = [io_event::default(); 2];
+                    ensure_eq!(Ok(1), dev.getevents(*ctx, 1, &mut ev, None));
+                    ensure_eq!(u64::from(round), ev[0].data);
+                    ensure_eq!(3, ev[0].res);
+                }
+            }
+            for ctx in live {
+                ensure_eq!(Ok(0), dev.destroy(ctx));
+            }
+            Ok(ROUNDS)
+        })();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let calls = migrator.join().map_err(|_| "migrator panicked".to_string())?;
+        println!("# {calls} migrate_pages calls");
+        result
+    })?;
+    let counters = Counters::now().since(&before);
+    println!(
+        "# migration vs setup: {rounds} contexts; module: {} migrated, {} ring_lock busy, {} \
+         teardown won",
+        counters.migrated, counters.ring_lock_busy, counters.teardown_won
+    );
+    ensure!(counters.migrated > 0, "no ring page migrated");
+    Ok(Outcome::Pass)
+}
+
+/// Test 8: mremap of the ring racing migration and DESTROY: one thread moves the ring around
+/// (the context id follows it), one migrates its pages wherever it is, and DESTROY comes at a
+/// random moment. Exactly one DESTROY succeeds, and afterwards no mapping of the ring is left.
+fn mremap_races_migration_and_destroy() -> Result<Outcome, String> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    const ROUNDS: u32 = 200;
+    const PAGES: usize = 4;
+    let dev = Device::open().map_err(|e| format!("open: {e}"))?;
+    let mut moved_total = 0u64;
+    for round in 0..ROUNDS {
+        let ctx = dev
+            .setup((PAGES * 128 - 3) as u32)
+            .map_err(|e| format!("setup: errno {e}"))?;
+        numa::touch_pages(ctx, PAGES);
+        let current = AtomicU64::new(ctx);
+        let destroyed = AtomicBool::new(false);
+        let moved = std::thread::scope(|scope| -> Result<u64, String> {
+            let mover = scope.spawn(|| {
+                let mut moved = 0u64;
+                while !destroyed.load(Ordering::Acquire) {
+                    let from = current.load(Ordering::Acquire);
+                    let len = PAGES * PAGE_SIZE;
+                    // SAFETY: A fresh reservation to move the ring into; mremap checks the rest.
+                    // A failed MREMAP_FIXED has usually unmapped the reservation already, and
+                    // another thread may have mapped something there since: it is not unmapped
+                    // again (at worst a few pages of address space stay reserved).
+                    let to = unsafe {
+                        let dest = libc::mmap(
+                            std::ptr::null_mut(),
+                            len,
+                            libc::PROT_NONE,
+                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                            -1,
+                            0,
+                        );
+                        libc::mremap(
+                            from as *mut libc::c_void,
+                            len,
+                            len,
+                            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                            dest,
+                        )
+                    };
+                    if to == libc::MAP_FAILED {
+                        break;
+                    }
+                    current.store(to as u64, Ordering::Release);
+                    moved += 1;
+                }
+                moved
+            });
+            let migrator = scope.spawn(|| {
+                let mut node = 0;
+                while !destroyed.load(Ordering::Acquire) {
+                    let base = current.load(Ordering::Acquire) as usize;
+                    let pages: Vec<usize> = (0..PAGES).map(|i| base + i * PAGE_SIZE).collect();
+                    let _ = numa::move_to(0, &pages, node);
+                    node ^= 1;
+                }
+            });
+            std::thread::sleep(Duration::from_micros(u64::from(round % 20) * 500));
+            // The id may be stale by the time DESTROY looks: retry with the new one.
+            let mut result = Err(libc::EINVAL);
+            for _ in 0..1000 {
+                result = dev.destroy(current.load(Ordering::Acquire));
+                if result.is_ok() {
+                    break;
+                }
+            }
+            destroyed.store(true, Ordering::Release);
+            let moved = mover.join().map_err(|_| "mover panicked".to_string())?;
+            migrator.join().map_err(|_| "migrator panicked".to_string())?;
+            ensure_eq!(Ok(0), result, "round {round}");
+            // Once destroyed, the context is gone for every id it ever had.
+            ensure_eq!(Err(libc::EINVAL), dev.destroy(current.load(Ordering::Acquire)));
+            Ok(moved)
+        })?;
+        moved_total += moved;
+        let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+        ensure!(
+            !maps.contains("rust_aio"),
+            "round {round}: a ring mapping outlived DESTROY:\n{maps}"
+        );
+    }
+    println!("# mremap vs migration vs destroy: {ROUNDS} rounds, {moved_total} mremaps");
+    ensure!(moved_total > 0, "the ring never moved");
+    Ok(Outcome::Pass)
+}
+
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).collect();
     let wanted =
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     let mut tap = Tap::new();
     type Test = fn() -> Result<Outcome, String>;
-    let tests: [(&str, Test); 5] = [
+    let tests: [(&str, Test); 8] = [
         ("move_pages_ping_pong", ping_pong),
         ("migratepages_both_ways", migratepages),
         ("compaction_under_traffic", compaction),
         ("offline_node1_under_traffic", offline_cycles),
         ("teardown_races_migration", teardown_races),
+        ("stuck_reader_does_not_pin_ring", stuck_reader),
+        ("migration_races_setup", migration_races_setup),
+        ("mremap_races_migration_and_destroy", mremap_races_migration_and_destroy),
     ];
     for (name, test) in tests {
         if wanted(name) {
