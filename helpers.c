@@ -4,8 +4,10 @@
  * helpers.h.  Nothing here has logic of its own.
  */
 #include <linux/highmem.h>
+#include <linux/irq_work.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
+#include <linux/mmu_notifier.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -210,9 +212,22 @@ struct workqueue_struct *rust_aio_alloc_workqueue(void)
 void rust_aio_hrtimer_init(struct hrtimer *timer,
 			   enum hrtimer_restart (*function)(struct hrtimer *))
 {
-	/* Hard IRQ expiry on purpose: completions must cope with it. */
+	/*
+	 * Hard IRQ expiry on purpose, even on PREEMPT_RT: the expiry function
+	 * only hands the request to an irq_work, which completes it.
+	 */
 	hrtimer_init(timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	timer->function = function;
+}
+
+void rust_aio_init_irq_work(struct irq_work *work, void (*func)(struct irq_work *))
+{
+	init_irq_work(work, func);
+}
+
+bool rust_aio_in_hardirq(void)
+{
+	return in_hardirq();
 }
 
 void rust_aio_eventfd_signal(struct eventfd_ctx *ctx)
@@ -220,7 +235,26 @@ void rust_aio_eventfd_signal(struct eventfd_ctx *ctx)
 	eventfd_signal(ctx);
 }
 
-unsigned long rust_aio_copy_to_user(void __user *to, const void *from, unsigned long n)
+/*
+ * copy_to_user() that never takes a page fault, so that it may run under a
+ * lock that a fault handler must not wait for (a fault on a userfaultfd page
+ * waits for user space). Returns the bytes not copied, as copy_to_user();
+ * copy_to_user_nofault() only says whether all were.
+ */
+unsigned long rust_aio_copy_to_user_nofault(void __user *to, const void *from, unsigned long n)
 {
-	return copy_to_user(to, from, n);
+	unsigned long left;
+
+	if (!access_ok(to, n))
+		return n;
+	pagefault_disable();
+	left = __copy_to_user_inatomic(to, from, n);
+	pagefault_enable();
+	return left;
+}
+
+struct mmu_notifier *rust_aio_mmu_notifier_get(const struct mmu_notifier_ops *ops,
+					       struct mm_struct *mm)
+{
+	return mmu_notifier_get(ops, mm);
 }

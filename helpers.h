@@ -14,6 +14,7 @@
 #include <linux/eventfd.h>
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
+#include <linux/irq_work.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -71,8 +72,15 @@ struct workqueue_struct *rust_aio_alloc_workqueue(void);
 void rust_aio_hrtimer_init(struct hrtimer *timer,
 			   enum hrtimer_restart (*function)(struct hrtimer *));
 void rust_aio_eventfd_signal(struct eventfd_ctx *ctx);
+void rust_aio_init_irq_work(struct irq_work *work, void (*func)(struct irq_work *));
+bool rust_aio_in_hardirq(void);
+
+/* Address spaces: contexts die with theirs. */
+struct mmu_notifier_ops;
+struct mmu_notifier *rust_aio_mmu_notifier_get(const struct mmu_notifier_ops *ops,
+					       struct mm_struct *mm);
 
 /* User copies. */
-unsigned long rust_aio_copy_to_user(void __user *to, const void *from, unsigned long n);
+unsigned long rust_aio_copy_to_user_nofault(void __user *to, const void *from, unsigned long n);
 
 #endif /* RUST_AIO_HELPERS_H */

@@ -55,6 +55,8 @@ pub(crate) struct Stats {
     pub(crate) max_irqoff_ns: AtomicU64,
     /// Sum of those times, in ns: divided by `migrated`, the mean.
     pub(crate) total_irqoff_ns: AtomicU64,
+    /// Events posted from hard-IRQ context (timer requests, from their irq_work).
+    pub(crate) hardirq_completions: AtomicU64,
 }
 
 pub(crate) static STATS: Stats = Stats {
@@ -63,6 +65,7 @@ pub(crate) static STATS: Stats = Stats {
     teardown_won: AtomicU64::new(0),
     max_irqoff_ns: AtomicU64::new(0),
     total_irqoff_ns: AtomicU64::new(0),
+    hardirq_completions: AtomicU64::new(0),
 };
 
 /// The ring was truncated (its context is gone): a fault finds no page and gets `-EIO`, as
@@ -182,12 +185,14 @@ impl DebugFs {
         let dir = unsafe {
             sys::debugfs_create_dir(c_str!("rust_aio").as_char_ptr(), core::ptr::null_mut())
         };
-        let counters: [(&CStr, &AtomicU64); 5] = [
+        let counters: [(&CStr, &AtomicU64); 7] = [
             (c_str!("migrated"), &STATS.migrated),
             (c_str!("ring_lock_busy"), &STATS.ring_lock_busy),
             (c_str!("teardown_won"), &STATS.teardown_won),
             (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns),
             (c_str!("total_irqoff_ns"), &STATS.total_irqoff_ns),
+            (c_str!("hardirq_completions"), &STATS.hardirq_completions),
+            (c_str!("aio_nr"), &crate::AIO_NR),
         ];
         for (name, counter) in counters {
             // SAFETY: `dir` is a debugfs directory or an error pointer (then debugfs ignores the

@@ -32,8 +32,10 @@ static RING_FS_TYPE: FsType = FsType(Opaque::new(sys::file_system_type {
     name: c_str!("rust_aio").as_char_ptr(),
     init_fs_context: Some(ring_fs_init_fs_context),
     kill_sb: Some(sys::kill_anon_super),
-    // No `owner`: the mount would hold a reference to the module, which unmounts it only when
-    // it is unloaded. Each ring file holds the module instead.
+    // The superblock holds the module (`get_filesystem()`) until `kill_sb` has returned, so the
+    // module outlives the last `mntput()` of a ring file, which `__fput()` makes after it has
+    // dropped the file's own module reference (`fops_put()`).
+    owner: crate::misc::this_module(),
     // SAFETY: All-zero is a valid `file_system_type`: no flags, no other operations.
     ..unsafe { core::mem::zeroed() }
 }));
@@ -52,38 +54,78 @@ extern "C" fn ring_fs_init_fs_context(fc: *mut sys::fs_context) -> c_int {
     0
 }
 
-/// The mounted ring filesystem; unmounted when dropped.
+/// The ring filesystem's mount, made when the first ring file is and released with the last
+/// (`simple_pin_fs()`): a mount held for the module's lifetime would hold the module (its
+/// superblock does) and forbid unloading.
+struct PinnedMount {
+    mnt: core::cell::UnsafeCell<*mut sys::vfsmount>,
+    count: core::cell::UnsafeCell<c_int>,
+}
+
+// SAFETY: Both fields are only touched by `simple_pin_fs()`/`simple_release_fs()`, under their
+// `pin_fs_lock`.
+unsafe impl Sync for PinnedMount {}
+
+static RING_MOUNT: PinnedMount = PinnedMount {
+    mnt: core::cell::UnsafeCell::new(core::ptr::null_mut()),
+    count: core::cell::UnsafeCell::new(0),
+};
+
+/// One pin of the ring filesystem's mount: every ring file holds one until its `release`.
 ///
 /// # Invariants
 ///
-/// `mnt` is a live mount of [`RING_FS_TYPE`] made by `kern_mount()`.
-pub(crate) struct RingFs {
+/// `mnt` is the pinned mount; this pin is counted in `RING_MOUNT.count`.
+pub(crate) struct RingFsPin {
     mnt: NonNull<sys::vfsmount>,
 }
 
-// SAFETY: A mount may be used from any thread; the VFS does its own locking.
-unsafe impl Send for RingFs {}
-// SAFETY: See above.
-unsafe impl Sync for RingFs {}
+impl RingFsPin {
+    /// Mounts the ring filesystem if no ring exists yet, and pins the mount.
+    fn new() -> Result<Self> {
+        // SAFETY: The filesystem type and the pin's fields are statics; `simple_pin_fs()`
+        // serialises its updates of them.
+        to_result(unsafe {
+            sys::simple_pin_fs(
+                RING_FS_TYPE.0.get(),
+                RING_MOUNT.mnt.get(),
+                RING_MOUNT.count.get(),
+            )
+        })?;
+        // SAFETY: Pinned just now, so the mount is set and stays until the pin is released.
+        let mnt = unsafe { *RING_MOUNT.mnt.get() };
+        match NonNull::new(mnt) {
+            // INVARIANT: `simple_pin_fs()` succeeded.
+            Some(mnt) => Ok(Self { mnt }),
+            None => {
+                // SAFETY: The pin was taken above.
+                unsafe { release_ring_fs() };
+                Err(ENOMEM)
+            }
+        }
+    }
 
-impl RingFs {
-    pub(crate) fn mount() -> Result<Self> {
-        // SAFETY: `RING_FS_TYPE` is a valid filesystem type that lives for the module's lifetime,
-        // which outlasts the mount (unmounted in `drop`).
-        let mnt = from_err_ptr(unsafe { sys::kern_mount(RING_FS_TYPE.0.get()) })?;
-        // INVARIANT: `kern_mount()` succeeded.
-        Ok(Self {
-            mnt: NonNull::new(mnt).ok_or(ENOMEM)?,
-        })
+    /// Gives the pin to a ring file, whose `release` ends it ([`release_ring_fs`]).
+    fn into_file(self) {
+        core::mem::forget(self);
     }
 }
 
-impl Drop for RingFs {
+impl Drop for RingFsPin {
     fn drop(&mut self) {
-        // SAFETY: The mount is live (type invariant). No ring file is left: each holds a module
-        // reference through its file operations, so the module cannot be unloaded before.
-        unsafe { sys::kern_unmount(self.mnt.as_ptr()) };
+        // SAFETY: This pin is counted (type invariant) and is not used again.
+        unsafe { release_ring_fs() };
     }
+}
+
+/// Releases one pin of the ring filesystem's mount; the last unmounts it.
+///
+/// # Safety
+///
+/// The caller must own a pin (a ring file's `release`, or a [`RingFsPin`] being dropped).
+pub(crate) unsafe fn release_ring_fs() {
+    // SAFETY: The caller owns a pin; `simple_release_fs()` serialises its updates.
+    unsafe { sys::simple_release_fs(RING_MOUNT.mnt.get(), RING_MOUNT.count.get()) };
 }
 
 /// A page-cache folio of a ring.
@@ -149,29 +191,26 @@ impl Folio {
         unsafe { sys::rust_aio_folio_test_writeback(self.0.get()) }
     }
 
-    /// Copies `len` bytes at `offset` in the folio to user address `to`. The folio's contents
-    /// may change under the copy (user space maps it): it is copied as bytes, never read as a
-    /// Rust slice.
-    pub(crate) fn copy_to_user(&self, offset: usize, len: usize, to: UserPtr) -> Result {
+    /// Copies `len` bytes at `offset` in the folio to user address `to` without taking a page
+    /// fault: a destination page that is not present ends the copy. Returns the bytes copied
+    /// (a prefix of the range), so that it may run under a lock that a fault must not wait for.
+    pub(crate) fn copy_to_user_nofault(&self, offset: usize, len: usize, to: UserPtr) -> usize {
         if offset
             .checked_add(len)
             .map_or(true, |end| end > sys::PAGE_SIZE)
         {
-            return Err(EINVAL);
+            return 0;
         }
         // SAFETY: The range lies in the folio's page (checked above), which is valid while
-        // `self` is; `copy_to_user()` checks the user range.
+        // `self` is; the helper checks the user range and never faults.
         let left = unsafe {
-            sys::rust_aio_copy_to_user(
+            sys::rust_aio_copy_to_user_nofault(
                 to as *mut c_void,
                 self.address().add(offset).cast(),
                 len as c_ulong,
             )
         };
-        if left != 0 {
-            return Err(EFAULT);
-        }
-        Ok(())
+        len - (left as usize).min(len)
     }
 
     /// Writes `value` at `offset` in the folio, as one volatile store: user space may be
@@ -303,14 +342,10 @@ unsafe impl Sync for RingFile {}
 impl RingFile {
     /// Makes the file of a ring of `nr_pages` pages, whose mapping names `owner` (the context)
     /// in `i_private_data` so that migration can find it.
-    pub(crate) fn new(
-        fs: &RingFs,
-        nr_pages: usize,
-        owner: *const c_void,
-        ops: &RingOps,
-    ) -> Result<Self> {
-        // SAFETY: The mount is live (`RingFs` invariant).
-        let inode = from_err_ptr(unsafe { sys::alloc_anon_inode((*fs.mnt.as_ptr()).mnt_sb) })
+    pub(crate) fn new(nr_pages: usize, owner: *const c_void, ops: &RingOps) -> Result<Self> {
+        let pin = RingFsPin::new()?;
+        // SAFETY: The mount is pinned (`RingFsPin` invariant).
+        let inode = from_err_ptr(unsafe { sys::alloc_anon_inode((*pin.mnt.as_ptr()).mnt_sb) })
             .map_err(|_| ENOMEM)?;
         // SAFETY: `inode` is a new inode that nobody else knows of yet; `ops` live for ever.
         unsafe {
@@ -328,17 +363,21 @@ impl RingFile {
         let file = unsafe {
             sys::alloc_file_pseudo(
                 inode,
-                fs.mnt.as_ptr(),
+                pin.mnt.as_ptr(),
                 c_str!("[rust_aio]").as_char_ptr(),
                 sys::O_RDWR as c_int,
                 &ops.fops.0,
             )
         };
         match from_err_ptr(file) {
-            Ok(file) => Ok(Self {
-                // INVARIANT: `alloc_file_pseudo()` succeeded.
-                file: NonNull::new(file).ok_or(ENOMEM)?,
-            }),
+            Ok(file) => {
+                // The file's `release` ends the pin (the ring's `file_operations`).
+                pin.into_file();
+                Ok(Self {
+                    // INVARIANT: `alloc_file_pseudo()` succeeded.
+                    file: NonNull::new(file).ok_or(ENOMEM)?,
+                })
+            }
             Err(_) => {
                 // SAFETY: The inode reference and the module reference are still ours when the
                 // file could not be made.
@@ -384,17 +423,26 @@ impl RingFile {
     }
 }
 
-impl Drop for RingFile {
-    /// Disconnects the ring from its context and drops the file, in the order of fs/aio.c's
-    /// `put_aio_ring_file()`: the page cache is emptied (user mappings of it are zapped), then
-    /// `i_private_data` is cleared under `i_private_lock`, so that a migration that starts later
-    /// sees no context and one that was running has finished; then the file goes.
-    fn drop(&mut self) {
+impl RingFile {
+    /// Disconnects the ring from its context, in the order of fs/aio.c's `put_aio_ring_file()`:
+    /// the page cache is emptied (user mappings of it are zapped: a later access is SIGBUS),
+    /// then `i_private_data` is cleared under `i_private_lock`, so that a migration that starts
+    /// later sees no context and one that was running has finished. Doing it again is harmless.
+    pub(crate) fn disconnect(&self) {
         // SAFETY: The file and its inode are valid (type invariant).
         unsafe { sys::truncate_setsize(self.inode(), 0) };
         self.mapping()
             .lock_private()
             .set_private_data(core::ptr::null());
+    }
+}
+
+impl Drop for RingFile {
+    /// Disconnects the ring (if that was not done yet) and drops the file. The final `fput()`
+    /// work is deferred (task work or a workqueue), and ends in the superblock's module
+    /// reference: the module stays until it has run.
+    fn drop(&mut self) {
+        self.disconnect();
         // SAFETY: The reference is ours (type invariant) and is not used again.
         unsafe { sys::fput(self.file.as_ptr()) };
     }
@@ -454,6 +502,14 @@ impl Vma {
 pub(crate) fn current_mm() -> *const sys::mm_struct {
     // SAFETY: Reading `current->mm` is always allowed for the calling task.
     unsafe { sys::rust_aio_current_mm() }
+}
+
+/// Faults in `len` bytes of the caller's memory at `addr` for writing, as a write would; whether
+/// all of it could be. May sleep for as long as the fault takes (userfaultfd, FUSE, swap-in):
+/// never call it under a lock others wait for.
+pub(crate) fn fault_in_writeable(addr: UserPtr, len: usize) -> bool {
+    // SAFETY: `fault_in_writeable()` checks the user range itself.
+    unsafe { sys::fault_in_writeable(addr as *mut _, len) == 0 }
 }
 
 /// A reference to an address space (`mmgrab()`), which keeps the `mm_struct` itself alive (not

@@ -7,7 +7,9 @@
 //! the process that set it up; the context id user space passes is the ring's address there.
 //! Page 0 starts with the ring header; `struct io_event` slots follow across the pages. User space
 //! may reap events itself by reading the slots between `head` and `tail` and storing a new `head`,
-//! so every header field in the mapping is hostile input.
+//! so every header field in the mapping is hostile input: the kernel keeps its own `nr` and
+//! `tail`, takes `head` modulo `nr`, and finds contexts by their id alone, never by the header's
+//! `id` (fs/aio.c reads it; a stray write there would orphan the context).
 //!
 //! # Locking
 //!
@@ -17,30 +19,42 @@
 //!   ioctl) and everything that changes which folios make up the ring: setup holds it from the
 //!   moment the ring file can be seen by migration until the context is complete (the seed
 //!   patch's rule), teardown holds it while it disconnects the file. Page migration may only
-//!   *try* it (`migrate.rs`): migration runs under `mmap_lock`, and `ring_lock` is held around
-//!   `mmap_lock` here (setup maps the ring; reaping copies to user space, which may fault).
+//!   *try* it (`migrate.rs`). No user-memory fault is ever taken under it: reaping copies with
+//!   page faults disabled and faults the destination in after dropping it, so that a reader
+//!   stuck in a fault (userfaultfd, FUSE, swap-in) pins neither the ring nor DESTROY.
+//!   `mmap_lock` nests inside it (setup maps the ring, teardown unmaps it).
 //! - `completion_lock` (spinlock, interrupts off): writes of the ring's `tail`, the event slots
-//!   and the free-slot bookkeeping. Timer operations complete from hard IRQ.
+//!   and the free-slot bookkeeping. Completions come from any context: the submitting task,
+//!   the workqueue, and hard IRQ (timer requests complete from an irq_work, which runs in hard
+//!   IRQ without `PREEMPT_RT`).
 //! - The folio array is written only with both locks held (migration's swap, setup, teardown),
 //!   so either lock is enough to read it.
 //!
 //! Outside those, each taken alone: `ctx_lock` (spinlock, interrupts off) guards the list of
 //! pending timer operations (cancel and destroy complete what they take off it after dropping
-//! it), and the file's context table has its own spinlock. The ring's `i_private_lock` comes
-//! before `ring_lock`, in migration only (`migrate.rs`). In the other direction, `mmap_lock`
-//! nests inside `ring_lock`.
+//! it); the file's context table and the address space's (`owner.rs`) have their own
+//! spinlocks. The ring's `i_private_lock` comes before `ring_lock`, in migration only
+//! (`migrate.rs`); `mremap` takes it, then the file's table lock, under `mmap_lock`.
 //!
-//! Lifetime: a context is an `Arc`. The file's table holds one reference until destroy; every
-//! request in flight holds one. Destroy marks the context dead, cancels what it can, waits until
-//! nothing is in flight and only then tears the ring down, so a completion never meets a freed
-//! ring. The last reference may be dropped from hard IRQ (a timer request), so dropping a
-//! context only frees memory.
+//! No lock of the module is a raw spinlock: the hrtimer of a timer request expires in hard IRQ,
+//! where `PREEMPT_RT` forbids `spinlock_t`, so its expiry function takes no lock at all. It
+//! pushes the request on a lock-free stack and queues an irq_work ([`FiredTimers`]), which
+//! completes it.
+//!
+//! Lifetime: a context is an `Arc`. The file's table and its address space's table each hold one
+//! reference until destroy; every request in flight holds one. Destroy marks the context dead,
+//! takes it off both tables, cancels what it can, waits until nothing is in flight and only then
+//! tears the ring down, so a completion never meets a freed ring. Contexts are destroyed by
+//! DESTROY, by closing the file that made them, and when the address space that made them dies
+//! (`owner.rs`), whichever comes first. The last reference may be dropped from hard IRQ (a timer
+//! request), so dropping a context only frees memory.
 
 use core::{
     cell::UnsafeCell,
     mem::size_of,
     pin::Pin,
-    sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    ptr::null_mut,
+    sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 use kernel::{
     container_of,
@@ -59,9 +73,10 @@ use kernel::{
 use crate::{
     misc::{this_module, FileOperations},
     mm::{self, Folio, MmGrab, RingFile, RingOps, VmOperations, Vma},
+    owner::MmContextsRef,
     sync::{IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard, WaitQueue, Wakeup},
     sys,
-    timer::{Cancel, EventFd, HrTimer},
+    timer::{self, Cancel, EventFd, HrTimer, IrqWork},
     Shared,
 };
 
@@ -73,8 +88,9 @@ const EVENT_SIZE: usize = size_of::<sys::io_event>();
 /// Event slots per page, and the header's size in slots (`AIO_EVENTS_OFFSET`).
 const EVENTS_PER_PAGE: usize = PAGE_SIZE / EVENT_SIZE;
 const EVENTS_OFFSET: usize = HEADER_SIZE / EVENT_SIZE;
-/// Beyond this many events a ring would be absurdly large (fs/aio.c's overflow limit).
-const MAX_NR_EVENTS: u32 = (0x1000_0000 / EVENT_SIZE) as u32;
+/// Beyond this many events a ring would be absurdly large: fs/aio.c doubles `nr_events` and
+/// refuses more than `0x10000000 / sizeof(struct io_event)` with EINVAL.
+const MAX_NR_EVENTS: u32 = (0x1000_0000 / EVENT_SIZE / 2) as u32;
 
 const _: () = assert!(HEADER_SIZE == EVENT_SIZE && PAGE_SIZE % EVENT_SIZE == 0);
 
@@ -112,6 +128,8 @@ struct Completions {
 struct RingResources {
     file: Option<RingFile>,
     owner_mm: Option<MmGrab>,
+    /// The owner's table of contexts (`owner.rs`): held until teardown.
+    mm_contexts: Option<MmContextsRef>,
 }
 
 /// A context's completion ring and its two locks (see the module documentation).
@@ -165,7 +183,7 @@ impl Ring {
         pin_init!(Self {
             nr_events,
             ring_lock <- TryMutex::new(
-                RingResources { file: None, owner_mm: None },
+                RingResources { file: None, owner_mm: None, mm_contexts: None },
                 sys::rust_aio_ring_lock_init,
             ),
             completion_lock <- IrqSpinLock::new(
@@ -287,13 +305,15 @@ impl<'a> RingGuard<'a> {
         unsafe { self.ring.lock_both() }
     }
 
-    /// Copies up to `nr` events to user space and advances the ring's `head` past them
-    /// (fs/aio.c's `aio_read_events_ring()`); returns how many were copied.
-    fn read_events(&self, out: UserPtr, nr: usize) -> Result<usize> {
+    /// Copies up to `nr` events to user space and advances the ring's `head` past exactly those
+    /// copied (fs/aio.c's `aio_read_events_ring()`). Takes no page fault: a destination page that
+    /// is not present ends the copy, and the caller faults it in after dropping `ring_lock`.
+    /// Returns how many events were copied, and whether a fault stopped the copy.
+    fn read_events(&self, out: UserPtr, nr: usize) -> (usize, bool) {
         let nr_events = self.ring.nr_events;
         let folios = self.folios();
         let Some(page0) = folios.first() else {
-            return Ok(0);
+            return (0, false);
         };
         let header = SharedHeader::of(page0);
         // Acquire (fs/aio.c's smp_rmb()): the events before `tail` are visible once it is read;
@@ -303,11 +323,8 @@ impl<'a> RingGuard<'a> {
         // User space may have written anything here: index with the trusted size
         // (CVE-2014-0206).
         let mut head = header.head.load(Ordering::Relaxed) % nr_events;
-        if head == tail {
-            return Ok(0);
-        }
-
         let mut copied = 0usize;
+        let mut faulted = false;
         while copied < nr && head != tail {
             let contiguous = if head <= tail { tail } else { nr_events } - head;
             let pos = head as usize + EVENTS_OFFSET;
@@ -318,17 +335,25 @@ impl<'a> RingGuard<'a> {
             let Some(folio) = folios.get(pos / EVENTS_PER_PAGE) else {
                 break;
             };
-            folio.copy_to_user(
+            let bytes = folio.copy_to_user_nofault(
                 in_page * EVENT_SIZE,
                 count * EVENT_SIZE,
                 out + copied * EVENT_SIZE,
-            )?;
-            copied += count;
-            head = (head + count as u32) % nr_events;
+            );
+            // Only whole events count; a partly written one is written again next time.
+            let whole = bytes / EVENT_SIZE;
+            copied += whole;
+            head = (head + whole as u32) % nr_events;
+            if whole < count {
+                faulted = true;
+                break;
+            }
         }
-        // Release: the slots were read before they are handed back to the completion side.
-        header.head.store(head, Ordering::Release);
-        Ok(copied)
+        if copied > 0 {
+            // Release: the slots were read before they are handed back to the completion side.
+            header.head.store(head, Ordering::Release);
+        }
+        (copied, faulted)
     }
 }
 
@@ -452,11 +477,13 @@ impl CompletionGuard<'_> {
     }
 }
 
-/// The ring's `file_operations`: only `mmap`, used by setup. `owner` keeps the module loaded
-/// while a ring file exists (a mapping of it may outlive its context).
+/// The ring's `file_operations`: `mmap`, used by setup, and `release`, which ends the file's pin
+/// of the ring filesystem. `owner` keeps the module loaded while a ring file exists (a mapping of
+/// it may outlive its context); so does the filesystem's superblock.
 static RING_FOPS: FileOperations = FileOperations(sys::file_operations {
     owner: this_module(),
     mmap: Some(ring_mmap),
+    release: Some(ring_release),
     // SAFETY: All-zero is a valid `file_operations`: every other operation is absent.
     ..unsafe { core::mem::zeroed() }
 });
@@ -485,6 +512,14 @@ extern "C" fn ring_mmap(_file: *mut sys::file, vma: *mut sys::vm_area_struct) ->
     0
 }
 
+/// The ring file's last reference is gone (`__fput()`).
+extern "C" fn ring_release(_inode: *mut sys::inode, _file: *mut sys::file) -> c_int {
+    // SAFETY: Every ring file holds one pin of the ring filesystem, given to it by
+    // `RingFile::new()`; this is its only release.
+    unsafe { mm::release_ring_fs() };
+    0
+}
+
 /// The ring moved: the context id follows it, as in fs/aio.c's `aio_ring_mremap()`. Only the
 /// owner may move a live ring, and only as a whole: a forked child sees the mapping but owns no
 /// context (CVE-2023-52646), and a dead context's ring stays dead.
@@ -505,7 +540,7 @@ extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
     if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() || vma.len() != ctx.nr_pages * PAGE_SIZE {
         return EINVAL.to_errno();
     }
-    ctx.user_id.store(vma.start() as u64, Ordering::Release);
+    ctx.move_to(vma.start() as u64);
     0
 }
 
@@ -521,18 +556,23 @@ struct Completion {
     eventfd: Option<EventFd>,
 }
 
-/// A submitted `RUST_AIO_CMD_TIMER`, completed by its hrtimer in hard IRQ, or by cancel.
+/// A submitted `RUST_AIO_CMD_TIMER`: its hrtimer expires in hard IRQ and hands it to
+/// [`FiredTimers`], whose irq_work completes it; or cancel or destroy stop the timer and complete
+/// it with `-ECANCELED`.
 ///
 /// # Invariants
 ///
-/// While the timer is queued, the request is on its context's `pending_timers` list, which
-/// keeps it alive; whoever takes it off the list completes it.
+/// From submission until it is completed, the request is on its context's `pending_timers`
+/// list, which keeps it alive; whoever takes it off the list completes it. Once its timer has
+/// fired it is also on the [`FiredTimers`] stack, and only the irq_work takes it off the list.
 #[pin_data]
 struct TimerRequest {
     #[pin]
     timer: HrTimer,
     #[pin]
     links: ListLinks,
+    /// The next request on the [`FiredTimers`] stack.
+    next_fired: AtomicPtr<TimerRequest>,
     ctx: Arc<Context>,
     completion: Completion,
 }
@@ -552,11 +592,62 @@ unsafe impl Send for TimerRequest {}
 // SAFETY: See above.
 unsafe impl Sync for TimerRequest {}
 
-/// The hrtimer callback of a timer request (hard IRQ).
-extern "C" fn timer_expired(timer: *mut sys::hrtimer) -> sys::hrtimer_restart {
+/// Timer requests whose hrtimer has expired, for the irq_work that completes them. One for the
+/// module: the expiry function may not touch its context after handing the request over (the
+/// context may be gone by then), only this, which outlives every context.
+///
+/// # Invariants
+///
+/// `fired` is a stack, linked through `next_fired`, of requests that are still on their
+/// context's `pending_timers` list (which keeps them alive) and whose timers have fired.
+#[pin_data]
+pub(crate) struct FiredTimers {
+    fired: AtomicPtr<TimerRequest>,
+    /// Completes what is on the stack; synchronised on drop (module unload).
+    #[pin]
+    work: IrqWork,
+}
+
+impl FiredTimers {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            fired: AtomicPtr::new(null_mut()),
+            work <- IrqWork::new(complete_fired_timers),
+        })
+    }
+
+    /// Hands over a request whose timer expired, and makes sure the irq_work will run. Hard IRQ;
+    /// takes no lock.
+    fn push(&self, req: &TimerRequest) {
+        let req_ptr = (req as *const TimerRequest).cast_mut();
+        let mut head = self.fired.load(Ordering::Relaxed);
+        loop {
+            req.next_fired.store(head, Ordering::Relaxed);
+            // Release: `next_fired` is written before the request is seen on the stack.
+            match self.fired.compare_exchange_weak(
+                head,
+                req_ptr,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => head = now,
+            }
+        }
+        // After the push: a run that has begun already queues again and finds the request.
+        self.work.queue();
+    }
+}
+
+/// The hrtimer callback of a timer request (hard IRQ): no lock, no freeing, only the hand-over.
+///
+/// # Safety
+///
+/// Called by the hrtimer core with the `timer` of a started `TimerRequest`.
+unsafe extern "C" fn timer_expired(timer: *mut sys::hrtimer) -> sys::hrtimer_restart {
     // SAFETY: The timer is the `timer` field of a `TimerRequest` that is alive: it is on its
-    // context's list until somebody removes it, and cancel removes it only after stopping the
-    // timer, which cannot happen while this callback runs.
+    // context's list until somebody removes it, and cancel and destroy remove it only after
+    // stopping the timer, which cannot happen while this callback runs.
     let req = unsafe {
         &*container_of!(
             HrTimer::from_raw(timer) as *const HrTimer,
@@ -564,13 +655,35 @@ extern "C" fn timer_expired(timer: *mut sys::hrtimer) -> sys::hrtimer_restart {
             timer
         )
     };
-    let ctx = req.ctx.clone();
-    // SAFETY: The request is only ever on this list.
-    let req = unsafe { ctx.pending_timers.lock_irqsave().remove(req) };
-    if let Some(req) = req {
-        ctx.complete(&req.completion, None);
-    }
+    // Read before the hand-over, after which the request may complete and go at any time.
+    let shared = req.ctx.shared;
+    shared.fired_timers.push(req);
     sys::hrtimer_restart_HRTIMER_NORESTART
+}
+
+/// The irq_work of [`FiredTimers`]: completes every request on the stack.
+///
+/// # Safety
+///
+/// Called by the irq_work core with the `work` of a live, pinned `FiredTimers`.
+unsafe extern "C" fn complete_fired_timers(work: *mut sys::irq_work) {
+    // SAFETY: The work is the `work` field of a `FiredTimers` (`IrqWork` is transparent), which
+    // outlives its work (it synchronises it on drop).
+    let fired = unsafe { &*container_of!(work.cast::<IrqWork>().cast_const(), FiredTimers, work) };
+    // Acquire: pairs with the Release of the pushes.
+    let mut next = fired.fired.swap(null_mut(), Ordering::Acquire);
+    while !next.is_null() {
+        // SAFETY: Requests on the stack are alive: they are still on their context's list, and
+        // only this function takes fired requests off it (type invariant of `FiredTimers`).
+        let req = unsafe { &*next };
+        next = req.next_fired.load(Ordering::Relaxed);
+        let ctx = req.ctx.clone();
+        // SAFETY: The request is only ever on this list.
+        let req = unsafe { ctx.pending_timers.lock_irqsave().remove(req) };
+        if let Some(req) = req {
+            ctx.complete(&req.completion, None);
+        }
+    }
 }
 
 /// A submitted `RUST_AIO_CMD_WORK`, completed by the module's workqueue.
@@ -594,18 +707,28 @@ impl WorkItem for WorkRequest {
     }
 }
 
+/// How a file's table names a context: its owner's address space (by address only) and the
+/// ring's address there. Forked children share the file, and may map rings at the same
+/// addresses as their parent.
+type ContextKey = (usize, u64);
+
+/// The contexts one open `/dev/rust_aio` made, by [`ContextKey`].
+type FileTable = SpinLock<RBTree<ContextKey, Arc<Context>>>;
+
 /// An AIO context: its ring, its pending requests, and what tells it apart.
 ///
 /// # Invariants
 ///
 /// `inflight` counts the requests submitted and not yet completed; once `dead` is set and
 /// `inflight` has dropped to zero it never rises again, and only then is the ring torn down.
+/// `user_id` changes only under the lock of `table`, where the context is filed under it.
 #[pin_data]
 pub(crate) struct Context {
     shared: &'static Shared,
-    /// Key in the owning file's table (set once, when setup inserts the context); also in the
-    /// ring header's `id`.
-    id: AtomicU32,
+    /// Unique in the module's life; the address space's table files the context under it.
+    serial: u64,
+    /// The table of the file that made the context.
+    table: Arc<FileTable>,
     /// The id user space names the context by: the ring's address in the owner (moved by
     /// `mremap`).
     user_id: AtomicU64,
@@ -653,6 +776,27 @@ impl Context {
         self.dead.load(Ordering::SeqCst)
     }
 
+    fn key(&self) -> ContextKey {
+        (self.owner_mm, self.user_id.load(Ordering::Acquire))
+    }
+
+    /// The ring is now at `addr` (`mremap`): so is the context's id, and its key in the file's
+    /// table (unless destroy has taken it off already).
+    fn move_to(&self, addr: u64) {
+        let mut table = self.table.lock();
+        let old = self.key();
+        let filed = table
+            .get(&old)
+            .filter(|ctx| core::ptr::eq(&***ctx, self))
+            .cloned();
+        self.user_id.store(addr, Ordering::Release);
+        // The node is reused: `mremap` holds spinlocks, so nothing may be allocated here. The
+        // reference it held is dropped under the lock, but `filed` keeps the context alive.
+        if let (Some(ctx), Some(node)) = (filed, table.remove_node(&old)) {
+            table.insert(node.into_reservation().into_node(self.key(), ctx));
+        }
+    }
+
     /// Starts a request: fails if the context is being destroyed. The SeqCst pair with
     /// `destroy` (store `dead`, then load `inflight`) means that either this sees `dead` or
     /// destroy sees the request.
@@ -677,6 +821,11 @@ impl Context {
         let mut event = completion.event;
         if let Some(res) = res {
             event.res = res;
+        }
+        if timer::in_hardirq() {
+            crate::migrate::STATS
+                .hardirq_completions
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.ring.post(&event);
         if let Some(eventfd) = &completion.eventfd {
@@ -723,6 +872,10 @@ impl Context {
         } else {
             None
         };
+        // fs/aio.c writes `KIOCB_KEY` (0) to `aio_key`: a read-only iocb is EFAULT.
+        UserSlice::new(user_iocb + AIO_KEY_OFFSET, size_of::<u32>())
+            .writer()
+            .write(&0u32)?;
         let completion = Completion {
             event: sys::io_event {
                 data: iocb.aio_data,
@@ -742,6 +895,7 @@ impl Context {
                     try_pin_init!(TimerRequest {
                         timer <- HrTimer::new(timer_expired),
                         links <- ListLinks::new(),
+                        next_fired: AtomicPtr::new(null_mut()),
                         ctx: self.clone(),
                         completion,
                     }? Error),
@@ -753,7 +907,7 @@ impl Context {
                 let mut pending = self.pending_timers.lock_irqsave();
                 self.begin_request()?;
                 // Started under `ctx_lock`, so cancel cannot see it unstarted; the list keeps
-                // the request alive until it fires or is cancelled.
+                // the request alive until it is completed.
                 req.timer.start(nanoseconds);
                 pending.push_back(req);
             }
@@ -774,9 +928,27 @@ impl Context {
         Ok(())
     }
 
+    /// Reaps up to `nr` events into user memory: as many as `ring_lock` lets us copy without a
+    /// page fault, and, if the first one's destination is not present, faults it in without
+    /// the lock and tries again. EFAULT only when nothing could be delivered.
+    fn reap(&self, out: UserPtr, nr: usize) -> Result<usize> {
+        loop {
+            let (copied, faulted) = self.ring.lock().read_events(out, nr);
+            if copied > 0 || !faulted {
+                return Ok(copied);
+            }
+            // Here a fault may wait as long as it likes (userfaultfd, FUSE, swap-in): nobody
+            // waits for us.
+            if !mm::fault_in_writeable(out, EVENT_SIZE) {
+                return Err(EFAULT);
+            }
+        }
+    }
+
     /// Reaps between `min_nr` and `nr` events into user memory, waiting until `deadline` (an
     /// absolute monotonic time in ns; `Some(0)` means do not wait) or for ever (fs/aio.c's
-    /// `read_events()`).
+    /// `read_events()`). Events once taken from the ring are always returned: a later fault or a
+    /// signal ends the call with the number already delivered.
     fn get_events(
         &self,
         min_nr: usize,
@@ -786,10 +958,11 @@ impl Context {
     ) -> Result<usize> {
         let mut got = 0usize;
         loop {
-            got += self
-                .ring
-                .lock()
-                .read_events(out + got * EVENT_SIZE, nr - got)?;
+            match self.reap(out + got * EVENT_SIZE, nr - got) {
+                Ok(n) => got += n,
+                Err(err) if got == 0 => return Err(err),
+                Err(_) => return Ok(got),
+            }
             if got >= min_nr || deadline == Some(0) {
                 return Ok(got);
             }
@@ -801,14 +974,13 @@ impl Context {
                 .wait(deadline, true, || self.ring.has_events() || self.is_dead())
             {
                 Wakeup::Woken => {}
-                Wakeup::TimedOut => {
-                    got += self
-                        .ring
-                        .lock()
-                        .read_events(out + got * EVENT_SIZE, nr - got)?;
+                Wakeup::TimedOut | Wakeup::Signal => {
+                    // What arrived by now is returned, as fs/aio.c's wait condition reads it.
+                    if let Ok(n) = self.reap(out + got * EVENT_SIZE, nr - got) {
+                        got += n;
+                    }
                     return Ok(got);
                 }
-                Wakeup::Signal => return if got > 0 { Ok(got) } else { Err(EINTR) },
             }
         }
     }
@@ -816,20 +988,14 @@ impl Context {
     /// Cancels the pending timer operation submitted from user address `user_iocb` (6.12's
     /// `io_cancel()`): its event arrives through the ring with `-ECANCELED`.
     fn cancel(&self, user_iocb: UserPtr) -> Result {
-        let iocb: sys::iocb = UserSlice::new(user_iocb, size_of::<sys::iocb>())
-            .reader()
-            .read()?;
-        if iocb.aio_key != 0 {
-            return Err(EINVAL);
-        }
         let mut pending = self.pending_timers.lock_irqsave();
         let mut cursor = pending.cursor_front();
         while let Some(current) = cursor {
             let req = current.current();
             if req.completion.event.obj == user_iocb as u64 {
-                // Only tries: the expiry function may be spinning on `ctx_lock`.
+                // Only tries: the timer may be expiring right now.
                 if req.timer.try_cancel() == Cancel::TooLate {
-                    // Firing right now: its own event is on the way.
+                    // Fired: its own event is on the way.
                     return Err(EINVAL);
                 }
                 let req = current.remove();
@@ -842,27 +1008,30 @@ impl Context {
         Err(EINVAL)
     }
 
-    /// Destroys the context (fs/aio.c's `kill_ioctx()` and what follows it): cancels the timers,
-    /// waits for everything in flight, unmaps the ring if the caller owns it and the mapping is
-    /// still the ring, and frees the ring. Process context only.
-    fn destroy(&self) -> Result {
+    /// Destroys the context (fs/aio.c's `kill_ioctx()` and what follows it): takes it off the
+    /// tables that name it, cancels the timers, waits for everything in flight, unmaps the ring
+    /// if the caller owns it and the mapping is still the ring, and frees the ring. Process
+    /// context only. Of concurrent calls (DESTROY, closing the file, the address space's death),
+    /// one destroys and the others fail with EINVAL.
+    pub(crate) fn destroy(&self) -> Result {
         if self.dead.swap(true, Ordering::SeqCst) {
             return Err(EINVAL);
         }
-        // Stop every timer that has not fired; complete those outside `ctx_lock`. A timer whose
-        // callback is running goes back on the list, where the callback will look for it.
+        self.unfile();
+        // Stop every timer that has not fired; complete those outside `ctx_lock`. A timer that
+        // has fired stays on the list, where the irq_work will look for it.
         let mut cancelled = List::<TimerRequest>::new();
         {
             let mut pending = self.pending_timers.lock_irqsave();
-            let mut firing = List::<TimerRequest>::new();
+            let mut fired = List::<TimerRequest>::new();
             while let Some(req) = pending.pop_front() {
                 if req.timer.try_cancel() == Cancel::Stopped {
                     cancelled.push_back(req);
                 } else {
-                    firing.push_back(req);
+                    fired.push_back(req);
                 }
             }
-            pending.push_all_back(&mut firing);
+            pending.push_all_back(&mut fired);
         }
         while let Some(req) = cancelled.pop_front() {
             self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
@@ -870,9 +1039,32 @@ impl Context {
         // Reapers asleep in getevents see the context dead.
         self.wait.wake_up_all();
         self.wait_idle();
-        self.teardown();
+        let file = self.teardown();
         self.shared.unaccount_events(self.max_reqs);
+        // Last, as the ring file may hold the last references to the module.
+        drop(file);
         Ok(())
+    }
+
+    /// Takes the context off the file's table and its address space's: nobody finds it any more.
+    fn unfile(&self) {
+        let from_file = {
+            let mut table = self.table.lock();
+            let key = self.key();
+            match table.get(&key) {
+                Some(ctx) if core::ptr::eq(&**ctx, self) => table.remove(&key),
+                _ => None,
+            }
+        };
+        drop(from_file);
+        let from_mm = self
+            .ring
+            .lock()
+            .resources
+            .mm_contexts
+            .as_ref()
+            .and_then(|contexts| contexts.remove(self.serial));
+        drop(from_mm);
     }
 
     /// Waits, uninterruptibly, until no request is in flight.
@@ -885,8 +1077,9 @@ impl Context {
 
     /// Takes the ring apart in the seed patch's order: under `ring_lock`, unmap (if this is the
     /// owner and the mapping is still the ring), disconnect the ring file from the context (no
-    /// migration can reach it afterwards), then take the folios out and put them.
-    fn teardown(&self) {
+    /// migration can reach it afterwards), then take the folios out and put them. Returns the
+    /// disconnected file, for the caller to drop last.
+    fn teardown(&self) -> Option<RingFile> {
         let mut guard = self.ring.lock();
         if let (Some(file), Some(owner)) = (&guard.resources.file, &guard.resources.owner_mm) {
             if owner.is_current() {
@@ -898,54 +1091,47 @@ impl Context {
                 );
             }
         }
-        drop(guard.resources.file.take());
+        let file = guard.resources.file.take();
+        if let Some(file) = &file {
+            file.disconnect();
+        }
         let folios = guard.lock_completions().take_folios();
         let owner_mm = guard.resources.owner_mm.take();
+        let mm_contexts = guard.resources.mm_contexts.take();
         drop(guard);
         drop(folios);
         drop(owner_mm);
+        drop(mm_contexts);
+        file
     }
 }
 
-/// One open `/dev/rust_aio`: the contexts it owns, by id.
-#[pin_data(PinnedDrop)]
+/// Offset of `aio_key` in `struct iocb`, the only field `io_cancel()` reads.
+const AIO_KEY_OFFSET: usize = core::mem::offset_of!(sys::iocb, aio_key);
+
+/// One open `/dev/rust_aio`: the contexts it made.
 pub(crate) struct FileContexts {
     shared: &'static Shared,
-    #[pin]
-    table: SpinLock<ContextTable>,
-}
-
-struct ContextTable {
-    contexts: RBTree<u32, Arc<Context>>,
-    next_id: u32,
+    table: Arc<FileTable>,
 }
 
 impl FileContexts {
-    pub(crate) fn new(shared: &'static Shared) -> impl PinInit<Self> {
-        pin_init!(Self {
+    pub(crate) fn new(shared: &'static Shared) -> Result<Self> {
+        Ok(Self {
             shared,
-            table <- new_spinlock!(ContextTable { contexts: RBTree::new(), next_id: 0 }, "rust_aio::table"),
+            table: Arc::pin_init(
+                new_spinlock!(RBTree::new(), "rust_aio::FileContexts::table"),
+                GFP_KERNEL,
+            )?,
         })
     }
 
-    /// Finds the caller's context named `user_id` (fs/aio.c's `lookup_ioctx()`): the id is the
-    /// ring's address, whose header holds the table index; both must agree, and the context
-    /// must belong to the calling process.
+    /// Finds the caller's context named `user_id` (fs/aio.c's `lookup_ioctx()`): the ring's
+    /// address in the caller's address space. Nothing user space can write is read.
     fn lookup(&self, user_id: u64) -> Result<Arc<Context>> {
-        let index: u32 = UserSlice::new(user_id as UserPtr, size_of::<u32>())
-            .reader()
-            .read()
-            .map_err(|_| EINVAL)?;
-        let ctx = self
-            .table
-            .lock()
-            .contexts
-            .get(&index)
-            .cloned()
-            .ok_or(EINVAL)?;
-        // SAFETY: Reading `current->mm` is always allowed.
-        let mm = unsafe { sys::rust_aio_current_mm() };
-        if ctx.user_id.load(Ordering::Acquire) != user_id || !ctx.is_owned_by(mm) || ctx.is_dead() {
+        let key = (mm::current_mm() as usize, user_id);
+        let ctx = self.table.lock().get(&key).cloned().ok_or(EINVAL)?;
+        if ctx.is_dead() {
             return Err(EINVAL);
         }
         Ok(ctx)
@@ -973,13 +1159,18 @@ impl FileContexts {
         let nr_events = ((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32;
         let owner_mm = MmGrab::current().ok_or(EINVAL)?;
         let owner_addr = mm::current_mm() as usize;
-        let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        // Takes `mmap_lock`: before `ring_lock`.
+        let mm_contexts = MmContextsRef::current()?;
+        let file_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mm_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut folios = KVec::with_capacity(nr_pages, GFP_KERNEL)?;
 
+        let serial = self.shared.next_serial();
         let ctx = Arc::pin_init(
             pin_init!(Context {
                 shared: self.shared,
-                id: AtomicU32::new(0),
+                serial,
+                table: self.table.clone(),
                 user_id: AtomicU64::new(0),
                 owner_mm: owner_addr,
                 max_reqs,
@@ -996,19 +1187,18 @@ impl FileContexts {
         // Hold `ring_lock` until setup is complete: from the moment the ring file exists,
         // migration can find the context through it and must not see it half made.
         let mut guard = ctx.ring.lock();
-        let file = RingFile::new(
-            &self.shared.fs,
-            nr_pages,
-            (&*ctx as *const Context).cast(),
-            &ring_ops(),
-        )?;
+        let file = RingFile::new(nr_pages, (&*ctx as *const Context).cast(), &ring_ops())?;
         for index in 0..nr_pages {
             folios.push(file.create_folio(index)?, GFP_KERNEL)?;
         }
         let size = nr_pages * PAGE_SIZE;
-        let addr = mm::map_shared(&file, size).map_err(|_| ENOMEM)?;
+        // As fs/aio.c: EINTR when killed while waiting for `mmap_lock`, otherwise ENOMEM.
+        let addr =
+            mm::map_shared(&file, size).map_err(|err| if err == EINTR { EINTR } else { ENOMEM })?;
 
         let header = SharedHeader::of(folios.first().ok_or(EINVAL)?);
+        // Information only: nothing reads it back.
+        header.id.store(serial as u32, Ordering::Relaxed);
         header.nr.store(nr_events, Ordering::Relaxed);
         header.head.store(0, Ordering::Relaxed);
         header.tail.store(0, Ordering::Relaxed);
@@ -1024,36 +1214,23 @@ impl FileContexts {
         header
             .header_length
             .store(HEADER_SIZE as u32, Ordering::Relaxed);
-        ctx.user_id.store(addr as u64, Ordering::Release);
 
         guard.lock_completions().install_folios(folios);
         guard.resources.file = Some(file);
         guard.resources.owner_mm = Some(owner_mm);
 
-        // The context is complete: make it visible. Until the header names its index, lookups
-        // read 0 there and find it only if 0 is its index, which is right either way.
-        let id = {
+        // The context is complete: make it visible, to lookups and to its address space's death.
+        {
             let mut table = self.table.lock();
-            let mut id = table.next_id;
-            while table.contexts.get(&id).is_some() {
-                id = id.wrapping_add(1);
-            }
-            table.next_id = id.wrapping_add(1);
-            ctx.id.store(id, Ordering::Relaxed);
-            table
-                .contexts
-                .insert(reservation.into_node(id, ctx.clone()));
-            id
-        };
-        if let Some(page0) = guard.folios().first() {
-            SharedHeader::of(page0).id.store(id, Ordering::Relaxed);
+            ctx.user_id.store(addr as u64, Ordering::Release);
+            table.insert(file_node.into_node(ctx.key(), ctx.clone()));
         }
+        mm_contexts.insert(serial, ctx.clone(), mm_node);
+        guard.resources.mm_contexts = Some(mm_contexts);
         drop(guard);
         Ok(addr as u64)
     }
-}
 
-impl FileContexts {
     /// `io_submit()`: submits up to `nr` iocbs whose user addresses are at `iocbpp`; returns how
     /// many were queued. Stops at the first bad one and fails with its error only if it was the
     /// first.
@@ -1095,40 +1272,44 @@ impl FileContexts {
         if min_nr < 0 || nr < 0 || min_nr > nr {
             return Err(EINVAL);
         }
-        ctx.get_events(min_nr as usize, nr as usize, events, deadline)
+        let got = ctx.get_events(min_nr as usize, nr as usize, events, deadline)?;
+        // io_getevents(): `if (!ret && signal_pending(current)) ret = -EINTR;`
+        if got == 0 && crate::sync::signal_pending() {
+            return Err(EINTR);
+        }
+        Ok(got)
     }
 
-    /// `io_cancel()`.
+    /// `io_cancel()`: like fs/aio.c, reads only the iocb's `aio_key`, and before it looks the
+    /// context up.
     pub(crate) fn cancel(&self, user_id: u64, user_iocb: UserPtr) -> Result {
+        let key: u32 = UserSlice::new(user_iocb + AIO_KEY_OFFSET, size_of::<u32>())
+            .reader()
+            .read()?;
+        if key != 0 {
+            return Err(EINVAL);
+        }
         self.lookup(user_id)?.cancel(user_iocb)
     }
 
     /// `io_destroy()`: returns once the context is gone. Of two concurrent calls, one destroys
     /// and the other fails with EINVAL.
     pub(crate) fn destroy(&self, user_id: u64) -> Result {
-        let ctx = self.lookup(user_id)?;
-        let removed = self
-            .table
-            .lock()
-            .contexts
-            .remove(&ctx.id.load(Ordering::Relaxed))
-            .ok_or(EINVAL)?;
-        removed.destroy()
+        self.lookup(user_id)?.destroy()
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for FileContexts {
-    /// The file is closed (or its process exits): every context it owns is destroyed.
-    fn drop(self: Pin<&mut Self>) {
+impl Drop for FileContexts {
+    /// The file is closed (or its process exits): every context it made is destroyed.
+    fn drop(&mut self) {
         loop {
             let next = {
                 let mut table = self.table.lock();
-                let id = table.contexts.keys().next().copied();
-                id.and_then(|id| table.contexts.remove(&id))
+                let key = table.keys().next().copied();
+                key.and_then(|key| table.remove(&key))
             };
             let Some(ctx) = next else { break };
-            // Already dead only if a destroy is running in another thread, which finishes it.
+            // Already dead only if another thread is destroying it, which finishes the job.
             let _ = ctx.destroy();
         }
     }

@@ -3,10 +3,12 @@
 //! rust_aio: Linux AIO's completion ring as a misc device, with ring pages that can migrate.
 //!
 //! `/dev/rust_aio` answers ioctls that behave like `io_setup`, `io_submit`, `io_getevents`,
-//! `io_cancel` and `io_destroy` (see `include/uapi/rust_aio.h`, the ABI's single source). Each
-//! open file owns the contexts made through it; closing it destroys them.
+//! `io_cancel` and `io_destroy` (see `include/uapi/rust_aio.h`, the ABI's single source). A
+//! context dies when it is destroyed, when the file it was made through is closed, or when the
+//! address space that made it dies (exit, exec), whichever comes first.
 //!
 //! - `ring.rs`: contexts, their rings and requests; the locking rules.
+//! - `owner.rs`: contexts die with their address space.
 //! - `migrate.rs`: how ring pages migrate; the lock order of the seed patch.
 //! - `mm.rs`, `sync.rs`, `timer.rs`, `misc.rs`: thin wrappers of the kernel objects used.
 //! - `sys.rs`: the bindgen-generated bindings (kernel and ABI).
@@ -26,13 +28,14 @@ use kernel::{
 mod migrate;
 mod misc;
 mod mm;
+mod owner;
 mod ring;
 mod sync;
 mod sys;
 mod timer;
 
 use misc::{FileOperations, MiscRegistration};
-use ring::FileContexts;
+use ring::{FileContexts, FiredTimers};
 
 module! {
     type: RustAio,
@@ -42,14 +45,20 @@ module! {
     license: "GPL",
 }
 
+/// Events all live contexts asked for, against the `max_events` parameter (fs/aio.c's
+/// `aio_nr`); in debugfs as `aio_nr`.
+pub(crate) static AIO_NR: AtomicU64 = AtomicU64::new(0);
+
 /// What every context of the module shares.
+#[pin_data]
 pub(crate) struct Shared {
-    /// The pseudo filesystem ring inodes live on.
-    fs: mm::RingFs,
     /// Where `RUST_AIO_CMD_WORK` operations complete.
     workqueue: WorkQueue,
-    /// Events all live contexts asked for (like `aio_nr`), against the `max_events` parameter.
-    events_accounted: AtomicU64,
+    /// Where timer requests go once their hrtimer has expired.
+    #[pin]
+    pub(crate) fired_timers: FiredTimers,
+    /// The next context's serial number.
+    serial: AtomicU64,
 }
 
 impl Shared {
@@ -57,11 +66,15 @@ impl Shared {
         self.workqueue.queue()
     }
 
+    pub(crate) fn next_serial(&self) -> u64 {
+        self.serial.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Accounts a new context's events against the module-wide limit (EAGAIN beyond it).
     pub(crate) fn account_events(&self, nr_events: u32) -> Result {
         // SAFETY: Reading a module parameter is always allowed.
         let limit = u64::from(unsafe { sys::rust_aio_max_events() });
-        self.events_accounted
+        AIO_NR
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |accounted| {
                 let total = accounted + u64::from(nr_events);
                 (total <= limit).then_some(total)
@@ -71,8 +84,7 @@ impl Shared {
     }
 
     pub(crate) fn unaccount_events(&self, nr_events: u32) {
-        self.events_accounted
-            .fetch_sub(u64::from(nr_events), Ordering::AcqRel);
+        AIO_NR.fetch_sub(u64::from(nr_events), Ordering::AcqRel);
     }
 }
 
@@ -129,12 +141,12 @@ static SHARED: core::sync::atomic::AtomicPtr<Shared> =
 
 impl kernel::Module for RustAio {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let shared = KBox::pin(
-            Shared {
-                fs: mm::RingFs::mount()?,
+        let shared = KBox::pin_init(
+            try_pin_init!(Shared {
                 workqueue: WorkQueue::new()?,
-                events_accounted: AtomicU64::new(0),
-            },
+                fired_timers <- FiredTimers::new(),
+                serial: AtomicU64::new(0),
+            }? Error),
             GFP_KERNEL,
         )?;
         SHARED.store((&*shared as *const Shared).cast_mut(), Ordering::Release);
@@ -146,6 +158,15 @@ impl kernel::Module for RustAio {
             _debugfs: debugfs,
             _shared: shared,
         })
+    }
+}
+
+impl Drop for RustAio {
+    /// Runs before the fields are dropped. Every context is gone (each open file holds the
+    /// module), but the address-space tables they gave back are freed after an SRCU grace
+    /// period, by module code: wait for that.
+    fn drop(&mut self) {
+        owner::synchronize();
     }
 }
 
@@ -163,7 +184,7 @@ static DEVICE_FOPS: FileOperations = FileOperations(sys::file_operations {
 extern "C" fn device_open(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
     // SAFETY: Set before the device was registered; valid while a file is open (see `SHARED`).
     let shared: &'static Shared = unsafe { &*SHARED.load(Ordering::Acquire) };
-    match KBox::pin_init(FileContexts::new(shared), GFP_KERNEL) {
+    match FileContexts::new(shared).and_then(|contexts| Ok(KBox::new(contexts, GFP_KERNEL)?)) {
         Ok(contexts) => {
             // SAFETY: The file is being opened and is ours to set up.
             unsafe { (*file).private_data = contexts.into_foreign().cast_mut() };
@@ -175,7 +196,7 @@ extern "C" fn device_open(_inode: *mut sys::inode, file: *mut sys::file) -> c_in
 
 extern "C" fn device_release(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
     // SAFETY: `private_data` was set by `device_open`, and no ioctl runs any more.
-    drop(unsafe { Pin::<KBox<FileContexts>>::from_foreign((*file).private_data) });
+    drop(unsafe { KBox::<FileContexts>::from_foreign((*file).private_data) });
     0
 }
 
@@ -183,8 +204,8 @@ extern "C" fn device_release(_inode: *mut sys::inode, file: *mut sys::file) -> c
 extern "C" fn device_ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: `private_data` was set by `device_open` and stays until release, which cannot run
     // while an ioctl does.
-    let contexts = unsafe { Pin::<KBox<FileContexts>>::borrow((*file).private_data) };
-    match ioctl(&contexts, cmd, arg as UserPtr) {
+    let contexts = unsafe { KBox::<FileContexts>::borrow((*file).private_data) };
+    match ioctl(contexts, cmd, arg as UserPtr) {
         Ok(value) => value as c_long,
         Err(err) => err.to_errno() as c_long,
     }
@@ -226,7 +247,7 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
                     .read()?;
             let deadline = match get.timeout {
                 0 => None,
-                timeout => Some(deadline_after(timeout as UserPtr)?),
+                timeout => deadline_after(timeout as UserPtr)?,
             };
             contexts.get_events(get.ctx, get.min_nr, get.nr, get.events as UserPtr, deadline)
         }
@@ -248,22 +269,28 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
 }
 
 /// Reads a relative `struct __kernel_timespec` and turns it into an absolute monotonic deadline
-/// in ns; a zero timeout is `Some(0)`: poll without waiting.
-fn deadline_after(timeout: UserPtr) -> Result<i64> {
+/// in ns, as fs/aio.c does (`timespec64_to_ktime()`): `tv_sec * 10^9 + tv_nsec`, nothing
+/// validated. A sum of 0 or less has already expired: `Some(0)`, poll without waiting; seconds
+/// beyond `KTIME_SEC_MAX` wait for ever.
+fn deadline_after(timeout: UserPtr) -> Result<Option<i64>> {
+    const KTIME_SEC_MAX: i64 = i64::MAX / 1_000_000_000;
     let ts: sys::__kernel_timespec = UserSlice::new(timeout, size_of::<sys::__kernel_timespec>())
         .reader()
         .read()?;
-    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-        return Err(EINVAL);
-    }
-    if ts.tv_sec == 0 && ts.tv_nsec == 0 {
-        return Ok(0);
+    if ts.tv_sec >= KTIME_SEC_MAX {
+        return Ok(None);
     }
     let relative = ts
         .tv_sec
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec);
-    Ok(kernel::time::Ktime::ktime_get()
-        .to_ns()
-        .saturating_add(relative))
+    if relative <= 0 {
+        return Ok(Some(0));
+    }
+    Ok(Some(
+        kernel::time::Ktime::ktime_get()
+            .to_ns()
+            .saturating_add(relative)
+            .max(1),
+    ))
 }

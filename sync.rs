@@ -183,6 +183,12 @@ impl<T> Drop for IrqSpinLockGuard<'_, T> {
     }
 }
 
+/// Whether the calling task has a signal pending.
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: Always allowed for the calling task.
+    unsafe { sys::rust_aio_signal_pending() }
+}
+
 /// A wait queue (`struct wait_queue_head`).
 ///
 /// # Invariants

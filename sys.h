@@ -9,10 +9,12 @@
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/hrtimer.h>
+#include <linux/irq_work.h>
 #include <linux/migrate.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mount.h>
 #include <linux/pagemap.h>
 #include <linux/pseudo_fs.h>

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Contexts die with the address space that made them, as in fs/aio.c, where `exit_aio()` runs on
+//! the last `mmput()`: when the process exits, and when it calls `exec`. A forked child that
+//! shares the device file, makes contexts and exits must not leave their timers, pages and
+//! events behind until the parent closes the file.
+//!
+//! Each address space that owns contexts has one [`MmContexts`], found or made by
+//! `mmu_notifier_get()`. Its `release` (called by `exit_mmap()` before the mappings go, with no
+//! lock held) destroys every context still on it. Every context holds a reference
+//! ([`MmContextsRef`]) until it is destroyed; the last reference frees the `MmContexts` after an
+//! SRCU grace period (`free_notifier`), which module unloading waits for
+//! (`mmu_notifier_synchronize()` in [`synchronize`]).
+
+use core::ptr::NonNull;
+use kernel::{
+    error::from_err_ptr, new_spinlock, prelude::*, rbtree::RBTree, rbtree::RBTreeNodeReservation,
+    sync::Arc, sync::SpinLock, types::Opaque,
+};
+
+use crate::{ring::Context, sys};
+
+/// The contexts of one address space, by serial number (fs/aio.c's `mm->ioctx_table`).
+///
+/// # Invariants
+///
+/// `notifier` is registered on the address space by `mmu_notifier_get()` for as long as any
+/// [`MmContextsRef`] to it exists; the struct was allocated by [`alloc_notifier`] and is freed
+/// only by [`free_notifier`].
+#[pin_data]
+#[repr(C)]
+pub(crate) struct MmContexts {
+    /// First, so that the C struct's address is the whole one's.
+    notifier: Opaque<sys::mmu_notifier>,
+    #[pin]
+    contexts: SpinLock<RBTree<u64, Arc<Context>>>,
+}
+
+/// The notifier operations of [`MmContexts`].
+struct Ops(sys::mmu_notifier_ops);
+
+// SAFETY: The table is never written; its function pointers may be read from any thread.
+unsafe impl Sync for Ops {}
+
+static OPS: Ops = Ops(sys::mmu_notifier_ops {
+    release: Some(release),
+    alloc_notifier: Some(alloc_notifier),
+    free_notifier: Some(free_notifier),
+    // SAFETY: All-zero is a valid `mmu_notifier_ops`: every other callback is absent.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// A counted reference to the calling process's [`MmContexts`] (`mmu_notifier_get()`), given back
+/// by `mmu_notifier_put()` on drop.
+///
+/// # Invariants
+///
+/// `ptr` is a live, registered [`MmContexts`] on which this reference is counted.
+pub(crate) struct MmContextsRef {
+    ptr: NonNull<MmContexts>,
+}
+
+// SAFETY: The reference may be used and given back from any thread in process context.
+unsafe impl Send for MmContextsRef {}
+// SAFETY: `MmContexts` is only used through its lock.
+unsafe impl Sync for MmContextsRef {}
+
+impl MmContextsRef {
+    /// The calling process's contexts, made (and the address space registered) if it has none
+    /// yet. Takes `mmap_lock` for writing: never call it under `ring_lock`.
+    pub(crate) fn current() -> Result<Self> {
+        let mm = crate::mm::current_mm().cast_mut();
+        if mm.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `mm` is the caller's own, live address space; `OPS` lives for ever.
+        let notifier = from_err_ptr(unsafe { sys::rust_aio_mmu_notifier_get(&OPS.0, mm) })?;
+        // INVARIANT: `mmu_notifier_get()` counted a reference on a notifier made by
+        // `alloc_notifier()`, the first field of an `MmContexts`.
+        Ok(Self {
+            ptr: NonNull::new(notifier.cast()).ok_or(ENOMEM)?,
+        })
+    }
+
+    fn contexts(&self) -> &MmContexts {
+        // SAFETY: The reference keeps the struct alive (type invariant).
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Adds a new context under its serial number.
+    pub(crate) fn insert(
+        &self,
+        serial: u64,
+        ctx: Arc<Context>,
+        reservation: RBTreeNodeReservation<u64, Arc<Context>>,
+    ) {
+        self.contexts()
+            .contexts
+            .lock()
+            .insert(reservation.into_node(serial, ctx));
+    }
+
+    /// Takes a context off (destroy); `None` if `release` already did.
+    pub(crate) fn remove(&self, serial: u64) -> Option<Arc<Context>> {
+        self.contexts().contexts.lock().remove(&serial)
+    }
+}
+
+impl Drop for MmContextsRef {
+    fn drop(&mut self) {
+        // SAFETY: The reference is counted (type invariant) and not used again. This may be the
+        // last one; the struct is then freed after an SRCU grace period, by `free_notifier`.
+        unsafe { sys::mmu_notifier_put(self.ptr.as_ptr().cast()) };
+    }
+}
+
+/// `alloc_notifier`: the first `mmu_notifier_get()` on an address space.
+///
+/// # Safety
+///
+/// Called by the notifier core, with the address space's `mmap_lock` held for writing.
+unsafe extern "C" fn alloc_notifier(_mm: *mut sys::mm_struct) -> *mut sys::mmu_notifier {
+    let init = pin_init!(MmContexts {
+        // SAFETY: All-zero is a valid unregistered `mmu_notifier`; registering fills it in.
+        notifier: Opaque::new(unsafe { core::mem::zeroed() }),
+        contexts <- new_spinlock!(RBTree::new(), "rust_aio::MmContexts::contexts"),
+    });
+    match KBox::pin_init(init, GFP_KERNEL) {
+        // SAFETY: The box is handed to the notifier core until `free_notifier` takes it back;
+        // it is never moved.
+        Ok(contexts) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(contexts) }).cast(),
+        Err(_) => ENOMEM.to_ptr(),
+    }
+}
+
+/// `free_notifier`: the last reference is gone and an SRCU grace period has passed.
+///
+/// # Safety
+///
+/// Called by the notifier core with a notifier made by [`alloc_notifier`], once.
+unsafe extern "C" fn free_notifier(notifier: *mut sys::mmu_notifier) {
+    // SAFETY: `notifier` is the first field of an `MmContexts` boxed by `alloc_notifier`, which
+    // nobody uses any more.
+    drop(unsafe { KBox::from_raw(notifier.cast::<MmContexts>()) });
+}
+
+/// `release`: the address space is being torn down (`exit_mmap()`): every context it still owns
+/// is destroyed, as `exit_aio()` does. Process context, no locks held; may sleep.
+///
+/// # Safety
+///
+/// Called by the notifier core with a registered notifier made by [`alloc_notifier`].
+unsafe extern "C" fn release(notifier: *mut sys::mmu_notifier, _mm: *mut sys::mm_struct) {
+    // SAFETY: The notifier is registered, so the `MmContexts` around it is alive until after this
+    // returns (it is freed only after an SRCU grace period, and we are in an SRCU reader).
+    let this = unsafe { &*notifier.cast::<MmContexts>() };
+    loop {
+        let next = {
+            let mut contexts = this.contexts.lock();
+            let serial = contexts.keys().next().copied();
+            serial.and_then(|serial| contexts.remove(&serial))
+        };
+        let Some(ctx) = next else { break };
+        // Already dead only if another thread is destroying it, which finishes the job.
+        let _ = ctx.destroy();
+    }
+}
+
+/// Waits until every [`MmContexts`] given back has been freed: module unloading calls this, so
+/// that no `free_notifier` runs after the module is gone.
+pub(crate) fn synchronize() {
+    // SAFETY: Always allowed in process context.
+    unsafe { sys::mmu_notifier_synchronize() };
+}
