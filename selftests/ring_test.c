@@ -383,6 +383,45 @@ TEST_F(ring, submit_readonly_iocb)
 	munmap(cb, 4096);
 }
 
+/* io_submit_one()'s order: a free slot (EAGAIN) and the write of aio_key
+ * (EFAULT) are checked before the opcode (EINVAL). */
+TEST(submit_checks_in_fs_aio_order)
+{
+	struct iocb cbs[300], *list[300], bad = make_iocb(0xffff, 1, 0, 0), *ro;
+	struct iocb *one[1] = { &bad };
+	aio_context_t ctx;
+	unsigned int slots;
+	int fd = rust_aio_open(), i;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rust_aio_setup(fd, 100, &ctx));
+	slots = ((struct rust_aio_ring *)ctx)->nr;
+	for (i = 0; i < 300; i++) {
+		cbs[i] = make_iocb(IOCB_CMD_NOOP, i, 0, 0);
+		list[i] = &cbs[i];
+	}
+	ASSERT_EQ(slots - 1, rust_aio_submit(fd, ctx, slots - 1, list));
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(fd, ctx, 1, one));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(slots - 1, rust_aio_getevents(fd, ctx, slots - 1, 300, (struct io_event *)cbs,
+						NULL));
+	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	*ro = bad;
+	ASSERT_EQ(0, mprotect(ro, 4096, PROT_READ));
+	one[0] = ro;
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(fd, ctx, 1, one));
+	EXPECT_EQ(EFAULT, errno);
+	one[0] = &bad;
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_submit(fd, ctx, 1, one));
+	EXPECT_EQ(EINVAL, errno);
+	munmap(ro, 4096);
+	close(fd);
+}
+
 /* A bad iocb after good ones: the good ones count, the bad one stops the batch. */
 TEST_F(ring, submit_stops_at_first_bad)
 {
@@ -619,6 +658,32 @@ TEST_F(ring, getevents_fault_within_batch)
 	munmap(buf, 2 * page);
 }
 
+/* Events whose buffer ends exactly at the top of user space: a copy of two
+ * events there is refused whole (access_ok), one at a time is not. The call
+ * returns what fits and never spins (a fault-in that succeeds must lead to
+ * progress). */
+TEST_F(ring, getevents_at_top_of_user_space)
+{
+	const unsigned long top = 0x7ffffffff000UL; /* TASK_SIZE_MAX, 4-level paging */
+	struct iocb cbs[2], *list[2] = { &cbs[0], &cbs[1] };
+	struct io_event rest[2], *events;
+	char *page;
+
+	page = mmap((void *)(top - 4096), 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (page != (void *)(top - 4096))
+		SKIP(return, "the top page of user space is taken");
+	events = (struct io_event *)(top - sizeof(struct io_event));
+	cbs[0] = make_iocb(IOCB_CMD_NOOP, 1, 0, 0);
+	cbs[1] = make_iocb(IOCB_CMD_NOOP, 2, 0, 0);
+	ASSERT_EQ(2, rust_aio_submit(self->fd, self->ctx, 2, list));
+	EXPECT_EQ(1, rust_aio_getevents(self->fd, self->ctx, 2, 2, events, NULL));
+	EXPECT_EQ(1, events[0].data);
+	EXPECT_EQ(1, rust_aio_getevents(self->fd, self->ctx, 1, 2, rest, NULL));
+	EXPECT_EQ(2, rest[0].data);
+	munmap(page, 4096);
+}
+
 /* An event the caller cannot receive is EFAULT, and stays in the ring. */
 TEST_F(ring, getevents_bad_buffer)
 {
@@ -774,6 +839,10 @@ TEST_F(ring, cancel_errnos)
 	errno = 0;
 	EXPECT_EQ(-1, rust_aio_cancel(self->fd, self->ctx, &other));
 	EXPECT_EQ(EINVAL, errno);
+	/* &iocb->aio_key wraps around: unreadable, as get_user() finds it. */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_cancel(self->fd, self->ctx, (struct iocb *)~3UL));
+	EXPECT_EQ(EFAULT, errno);
 }
 
 /* io_cancel() reads only aio_key (get_user), and before it looks the context
@@ -1002,6 +1071,38 @@ TEST_F(ring, destroy_after_munmap_spares_other_mappings)
 	EXPECT_EQ(-1, rust_aio_destroy(self->fd, self->ctx));
 	EXPECT_EQ(EINVAL, errno);
 	munmap(other, size);
+}
+
+/* A ring moved onto the address of a ring that user space unmapped: the
+ * address names the moved one now, and the unmapped one, which nothing can
+ * name any more (as in fs/aio.c), is still destroyed when the file is
+ * closed, its events given back. */
+TEST(ring_moved_onto_unmapped_ring)
+{
+	__u64 before = rust_aio_debugfs_u64("aio_nr");
+	struct iocb cb = make_iocb(IOCB_CMD_NOOP, 6, 0, 0);
+	struct io_event events[1];
+	aio_context_t a, b;
+	size_t size = ring_size(200);
+	void *moved;
+	int fd = rust_aio_open();
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rust_aio_setup(fd, 200, &a));
+	ASSERT_EQ(0, rust_aio_setup(fd, 200, &b));
+	ASSERT_EQ(before + 400, rust_aio_debugfs_u64("aio_nr"));
+	ASSERT_EQ(0, munmap((void *)a, size));
+	moved = mremap((void *)b, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)a);
+	ASSERT_EQ((void *)a, moved);
+	/* The address names the moved ring now. */
+	ASSERT_EQ(1, submit_one(fd, a, &cb));
+	ASSERT_EQ(1, user_reap(a, events, 1));
+	EXPECT_EQ(6, events[0].data);
+	errno = 0;
+	EXPECT_EQ(-1, submit_one(fd, b, &cb));
+	EXPECT_EQ(EINVAL, errno);
+	close(fd);
+	EXPECT_EQ(before, rust_aio_debugfs_u64("aio_nr"));
 }
 
 /* ---- the hostile header ------------------------------------------------- */
