@@ -114,6 +114,11 @@ bool rust_aio_signal_pending(void)
 	return signal_pending(current);
 }
 
+bool rust_aio_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
 u64 rust_aio_current_timer_slack_ns(void)
 {
 	return current->timer_slack_ns;

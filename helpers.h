@@ -46,6 +46,7 @@ void rust_aio_init_wait_entry(struct wait_queue_entry *wq_entry);
 void rust_aio_wake_up_all(struct wait_queue_head *wq_head);
 bool rust_aio_wq_has_sleeper(struct wait_queue_head *wq_head);
 bool rust_aio_signal_pending(void);
+bool rust_aio_fatal_signal_pending(void);
 u64 rust_aio_current_timer_slack_ns(void);
 
 /* Folios and memory maps. */

@@ -74,7 +74,11 @@ impl MmContextsRef {
             return Err(EINVAL);
         }
         // SAFETY: `mm` is the caller's own, live address space; `OPS` lives for ever.
-        let notifier = from_err_ptr(unsafe { sys::rust_aio_mmu_notifier_get(&OPS.0, mm) })?;
+        let notifier = from_err_ptr(unsafe { sys::rust_aio_mmu_notifier_get(&OPS.0, mm) })
+            // The first registration fails with EINTR on any pending signal
+            // (`mm_take_all_locks()`): the ioctl is restarted once the signal is handled, so that
+            // only a killed setup fails, as in fs/aio.c.
+            .map_err(|err| if err == EINTR { ERESTARTNOINTR } else { err })?;
         // INVARIANT: `mmu_notifier_get()` counted a reference on a notifier made by
         // `alloc_notifier()`, the first field of an `MmContexts`.
         Ok(Self {

@@ -88,9 +88,9 @@ const EVENT_SIZE: usize = size_of::<sys::io_event>();
 /// Event slots per page, and the header's size in slots (`AIO_EVENTS_OFFSET`).
 const EVENTS_PER_PAGE: usize = PAGE_SIZE / EVENT_SIZE;
 const EVENTS_OFFSET: usize = HEADER_SIZE / EVENT_SIZE;
-/// Beyond this many events a ring would be absurdly large: fs/aio.c doubles `nr_events` and
-/// refuses more than `0x10000000 / sizeof(struct io_event)` with EINVAL.
-const MAX_NR_EVENTS: u32 = (0x1000_0000 / EVENT_SIZE / 2) as u32;
+/// fs/aio.c doubles `nr_events` and refuses more than `0x10000000 / sizeof(struct io_event)`
+/// with EINVAL: beyond that a ring would be absurdly large.
+const MAX_DOUBLED_EVENTS: u32 = (0x1000_0000 / EVENT_SIZE) as u32;
 
 const _: () = assert!(HEADER_SIZE == EVENT_SIZE && PAGE_SIZE % EVENT_SIZE == 0);
 
@@ -335,13 +335,23 @@ impl<'a> RingGuard<'a> {
             let Some(folio) = folios.get(pos / EVENTS_PER_PAGE) else {
                 break;
             };
-            let bytes = folio.copy_to_user_nofault(
+            let mut whole = folio.copy_to_user_nofault(
                 in_page * EVENT_SIZE,
                 count * EVENT_SIZE,
                 out + copied * EVENT_SIZE,
-            );
-            // Only whole events count; a partly written one is written again next time.
-            let whole = bytes / EVENT_SIZE;
+            ) / EVENT_SIZE;
+            // The chunk stopped short (a copy may give up on a whole range it cannot check, and
+            // only whole events count): go on one event at a time, so that the one that faults
+            // is exactly the next, the one the caller faults in.
+            while whole < count
+                && folio.copy_to_user_nofault(
+                    (in_page + whole) * EVENT_SIZE,
+                    EVENT_SIZE,
+                    out + (copied + whole) * EVENT_SIZE,
+                ) == EVENT_SIZE
+            {
+                whole += 1;
+            }
             copied += whole;
             head = (head + whole as u32) % nr_events;
             if whole < count {
@@ -677,6 +687,10 @@ unsafe extern "C" fn complete_fired_timers(work: *mut sys::irq_work) {
         // only this function takes fired requests off it (type invariant of `FiredTimers`).
         let req = unsafe { &*next };
         next = req.next_fired.load(Ordering::Relaxed);
+        // Its expiry function may still be running on another CPU, after the push: the request
+        // must outlive it (and so must everything it touches after the push: `FiredTimers`
+        // outlives every request, as unloading waits for the last one's completion).
+        req.timer.cancel_sync();
         let ctx = req.ctx.clone();
         // SAFETY: The request is only ever on this list.
         let req = unsafe { ctx.pending_timers.lock_irqsave().remove(req) };
@@ -714,6 +728,28 @@ type ContextKey = (usize, u64);
 
 /// The contexts one open `/dev/rust_aio` made, by [`ContextKey`].
 type FileTable = SpinLock<RBTree<ContextKey, Arc<Context>>>;
+
+/// Set in the id of a context whose address now maps another ring: no user address has it.
+const DISPLACED: u64 = 1 << 63;
+
+/// Makes room at `key` for a ring that now lives at that address. A context filed there had its
+/// ring unmapped by user space (or it would still be there): it can no longer be named by
+/// address (fs/aio.c loses it the same way) and is refiled under an id no ring has, where
+/// closing the file, or its address space's death, still finds it. Its node is reused: no
+/// allocation, as `mremap` holds spinlocks.
+fn refile_displaced(table: &mut RBTree<ContextKey, Arc<Context>>, key: &ContextKey) {
+    let Some(displaced) = table.get(key).cloned() else {
+        return;
+    };
+    if let Some(node) = table.remove_node(key) {
+        let id = DISPLACED | displaced.serial;
+        displaced.user_id.store(id, Ordering::Release);
+        table.insert(
+            node.into_reservation()
+                .into_node(displaced.key(), displaced),
+        );
+    }
+}
 
 /// An AIO context: its ring, its pending requests, and what tells it apart.
 ///
@@ -789,11 +825,14 @@ impl Context {
             .get(&old)
             .filter(|ctx| core::ptr::eq(&***ctx, self))
             .cloned();
+        refile_displaced(&mut table, &(self.owner_mm, addr));
         self.user_id.store(addr, Ordering::Release);
         // The node is reused: `mremap` holds spinlocks, so nothing may be allocated here. The
         // reference it held is dropped under the lock, but `filed` keeps the context alive.
-        if let (Some(ctx), Some(node)) = (filed, table.remove_node(&old)) {
-            table.insert(node.into_reservation().into_node(self.key(), ctx));
+        if let Some(ctx) = filed {
+            if let Some(node) = table.remove_node(&old) {
+                table.insert(node.into_reservation().into_node(self.key(), ctx));
+            }
         }
     }
 
@@ -835,47 +874,55 @@ impl Context {
         self.end_request();
     }
 
-    /// Submits the iocb at user address `user_iocb` (fs/aio.c's `io_submit_one()`).
+    /// Submits the iocb at user address `user_iocb` (fs/aio.c's `io_submit_one()`), with its
+    /// checks in its order: reserved fields and sizes (EINVAL), a free slot (EAGAIN), the
+    /// eventfd (EBADF, EINVAL), the write of `aio_key` (EFAULT), and last the operation itself
+    /// (EINVAL).
     fn submit_one(self: &Arc<Self>, user_iocb: UserPtr) -> Result {
         let iocb: sys::iocb = UserSlice::new(user_iocb, size_of::<sys::iocb>())
             .reader()
             .read()?;
-        if iocb.aio_reserved2 != 0
-            || iocb.aio_rw_flags != 0
-            || iocb.aio_flags & !sys::IOCB_FLAG_RESFD != 0
-            || (iocb.aio_nbytes as i64) < 0
-        {
+        if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
             return Err(EINVAL);
         }
-        let operation = match u32::from(iocb.aio_lio_opcode) {
-            sys::IOCB_CMD_NOOP => Operation::Noop,
-            sys::RUST_AIO_CMD_TIMER if iocb.aio_offset >= 0 => Operation::Timer {
-                nanoseconds: iocb.aio_offset,
-            },
-            sys::RUST_AIO_CMD_WORK => Operation::Work,
-            _ => return Err(EINVAL),
-        };
         if !self.ring.reserve_slot() {
             return Err(EAGAIN);
         }
-        let result = self.start(&iocb, user_iocb, operation);
+        let result = self.start(&iocb, user_iocb);
         if result.is_err() {
             self.ring.unreserve_slot();
         }
         result
     }
 
+    /// What the iocb asks for, once everything else about it has been checked.
+    fn operation(iocb: &sys::iocb) -> Result<Operation> {
+        if iocb.aio_rw_flags != 0 || iocb.aio_flags & !sys::IOCB_FLAG_RESFD != 0 {
+            return Err(EINVAL);
+        }
+        match u32::from(iocb.aio_lio_opcode) {
+            sys::IOCB_CMD_NOOP => Ok(Operation::Noop),
+            sys::RUST_AIO_CMD_TIMER if iocb.aio_offset >= 0 => Ok(Operation::Timer {
+                nanoseconds: iocb.aio_offset,
+            }),
+            sys::RUST_AIO_CMD_WORK => Ok(Operation::Work),
+            _ => Err(EINVAL),
+        }
+    }
+
     /// A request that cannot be allocated fails with EAGAIN, as in fs/aio.c's `io_submit_one()`.
-    fn start(self: &Arc<Self>, iocb: &sys::iocb, user_iocb: UserPtr, op: Operation) -> Result {
+    fn start(self: &Arc<Self>, iocb: &sys::iocb, user_iocb: UserPtr) -> Result {
         let eventfd = if iocb.aio_flags & sys::IOCB_FLAG_RESFD != 0 {
             Some(EventFd::from_fd(iocb.aio_resfd)?)
         } else {
             None
         };
-        // fs/aio.c writes `KIOCB_KEY` (0) to `aio_key`: a read-only iocb is EFAULT.
+        // fs/aio.c writes `KIOCB_KEY` (0) to `aio_key`: a read-only iocb is EFAULT. The iocb was
+        // read whole, so the address does not wrap.
         UserSlice::new(user_iocb + AIO_KEY_OFFSET, size_of::<u32>())
             .writer()
             .write(&0u32)?;
+        let op = Self::operation(iocb)?;
         let completion = Completion {
             event: sys::io_event {
                 data: iocb.aio_data,
@@ -930,19 +977,23 @@ impl Context {
 
     /// Reaps up to `nr` events into user memory: as many as `ring_lock` lets us copy without a
     /// page fault, and, if the first one's destination is not present, faults it in without
-    /// the lock and tries again. EFAULT only when nothing could be delivered.
+    /// the lock and tries again. EFAULT only when nothing could be delivered: the destination
+    /// cannot be faulted in, or it was and still cannot be written, a few times over (it is
+    /// taken away each time: the caller races itself).
     fn reap(&self, out: UserPtr, nr: usize) -> Result<usize> {
-        loop {
+        const RETRIES: usize = 4;
+        for _ in 0..RETRIES {
             let (copied, faulted) = self.ring.lock().read_events(out, nr);
             if copied > 0 || !faulted {
                 return Ok(copied);
             }
             // Here a fault may wait as long as it likes (userfaultfd, FUSE, swap-in): nobody
             // waits for us.
-            if !mm::fault_in_writeable(out, EVENT_SIZE) {
+            if crate::sync::fatal_signal_pending() || !mm::fault_in_writeable(out, EVENT_SIZE) {
                 return Err(EFAULT);
             }
         }
+        Err(EFAULT)
     }
 
     /// Reaps between `min_nr` and `nr` events into user memory, waiting until `deadline` (an
@@ -1140,7 +1191,9 @@ impl FileContexts {
     /// `io_setup()`: creates a context with room for `nr_events` events in flight and maps its
     /// ring into the caller; returns the context id.
     pub(crate) fn setup(&self, nr_events: u32, flags: u32) -> Result<u64> {
-        if nr_events == 0 || flags != 0 || nr_events > MAX_NR_EVENTS {
+        // fs/aio.c doubles `nr_events` as a u32 before its overflow check: from 2^31 on it
+        // wraps, passes, and the event limit says EAGAIN instead.
+        if nr_events == 0 || flags != 0 || nr_events.wrapping_mul(2) > MAX_DOUBLED_EVENTS {
             return Err(EINVAL);
         }
         self.shared.account_events(nr_events)?;
@@ -1222,6 +1275,7 @@ impl FileContexts {
         // The context is complete: make it visible, to lookups and to its address space's death.
         {
             let mut table = self.table.lock();
+            refile_displaced(&mut table, &(owner_addr, addr as u64));
             ctx.user_id.store(addr as u64, Ordering::Release);
             table.insert(file_node.into_node(ctx.key(), ctx.clone()));
         }
@@ -1283,9 +1337,9 @@ impl FileContexts {
     /// `io_cancel()`: like fs/aio.c, reads only the iocb's `aio_key`, and before it looks the
     /// context up.
     pub(crate) fn cancel(&self, user_id: u64, user_iocb: UserPtr) -> Result {
-        let key: u32 = UserSlice::new(user_iocb + AIO_KEY_OFFSET, size_of::<u32>())
-            .reader()
-            .read()?;
+        // Any address may come in: one that would wrap is as unreadable as get_user() finds it.
+        let key_addr = user_iocb.checked_add(AIO_KEY_OFFSET).ok_or(EFAULT)?;
+        let key: u32 = UserSlice::new(key_addr, size_of::<u32>()).reader().read()?;
         if key != 0 {
             return Err(EINVAL);
         }

@@ -189,6 +189,12 @@ pub(crate) fn signal_pending() -> bool {
     unsafe { sys::rust_aio_signal_pending() }
 }
 
+/// Whether the calling task is being killed.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: Always allowed for the calling task.
+    unsafe { sys::rust_aio_fatal_signal_pending() }
+}
+
 /// A wait queue (`struct wait_queue_head`).
 ///
 /// # Invariants

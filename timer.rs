@@ -74,6 +74,14 @@ impl HrTimer {
         };
     }
 
+    /// Waits until the timer is neither queued nor running its expiry function (which may be
+    /// running on another CPU): after this, its memory may go. Spins, never sleeps, for as long
+    /// as the expiry function runs, so it may be called from any context but that function.
+    pub(crate) fn cancel_sync(&self) {
+        // SAFETY: The timer is initialised (type invariant).
+        unsafe { sys::hrtimer_cancel(self.timer.get()) };
+    }
+
     /// Stops the timer if it has not begun to expire; never waits, so it may be called under a
     /// spinlock that the expiry function takes.
     pub(crate) fn try_cancel(&self) -> Cancel {
