@@ -5,6 +5,8 @@
 #
 #   make                 build rust_aio.ko (against the cached test kernel)
 #   make check           build everything, boot the test kernel, run all tests
+#   make fuzz            the structure-aware fuzzer, then trinity, for longer
+#   make soak            traffic + migration + offlining for SOAK_SECONDS
 #   make run             boot the test kernel and show the module at work
 #   make clean
 #   make rust-analyzer   rust-project.json for editors
@@ -28,7 +30,7 @@ endif
 KBUILD_ARGS = -C $(KDIR) M=$(TOP) $(if $(LLVM),LLVM=$(LLVM)) \
 	$(if $(MUTANT),RUST_AIO_MUTANT=$(MUTANT))
 
-.PHONY: all module deps kernel selftests check run clean rust-analyzer
+.PHONY: all module deps kernel selftests check fuzz soak run clean rust-analyzer
 
 all: module
 
@@ -54,6 +56,25 @@ check: module selftests
 	@$(TOP)/selftests/run-all --kernel "$(KDIR)/arch/x86/boot/bzImage" \
 		--module "$(TOP)/rust_aio.ko" --bin "$(BUILD)/selftests" \
 		$(if $(MUTANT),--mutant $(MUTANT))
+
+# Knobs of the long runs (see README.md).
+SECONDS ?= 600
+SEED ?=
+TRINITY_SECONDS ?= $(SECONDS)
+SOAK_SECONDS ?= 1800
+RUN_ALL = $(TOP)/selftests/run-all --kernel "$(KDIR)/arch/x86/boot/bzImage" \
+	--module "$(TOP)/rust_aio.ko" --bin "$(BUILD)/selftests"
+
+fuzz: module selftests
+	@$(RUN_ALL) --name fuzz --tests "fuzz trinity-run" \
+		--env FUZZ_SECONDS=$(SECONDS) --env FUZZ_SEED=$(SEED) \
+		--env TRINITY_SECONDS=$(TRINITY_SECONDS) \
+		--per-test $$(( $(SECONDS) + $(TRINITY_SECONDS) + 300 )) \
+		--timeout $$(( $(SECONDS) + $(TRINITY_SECONDS) + 900 ))
+
+soak: module selftests
+	@$(RUN_ALL) --name soak --tests soak --env SOAK_SECONDS=$(SOAK_SECONDS) \
+		--per-test $$(( $(SOAK_SECONDS) + 600 )) --timeout $$(( $(SOAK_SECONDS) + 1200 ))
 
 run: module selftests
 	@$(TOP)/qemu/run --kernel "$(KDIR)/arch/x86/boot/bzImage" \
