@@ -158,16 +158,7 @@ unsafe extern "C" fn release(notifier: *mut sys::mmu_notifier, _mm: *mut sys::mm
     // SAFETY: The notifier is registered, so the `MmContexts` around it is alive until after this
     // returns (it is freed only after an SRCU grace period, and we are in an SRCU reader).
     let this = unsafe { &*notifier.cast::<MmContexts>() };
-    loop {
-        let next = {
-            let mut contexts = this.contexts.lock();
-            let serial = contexts.keys().next().copied();
-            serial.and_then(|serial| contexts.remove(&serial))
-        };
-        let Some(ctx) = next else { break };
-        // Already dead only if another thread is destroying it, which finishes the job.
-        let _ = ctx.destroy();
-    }
+    crate::ring::destroy_all(&this.contexts);
 }
 
 /// Waits until every [`MmContexts`] given back has been freed: module unloading calls this, so

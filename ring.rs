@@ -1356,15 +1356,21 @@ impl FileContexts {
 impl Drop for FileContexts {
     /// The file is closed (or its process exits): every context it made is destroyed.
     fn drop(&mut self) {
-        loop {
-            let next = {
-                let mut table = self.table.lock();
-                let key = table.keys().next().copied();
-                key.and_then(|key| table.remove(&key))
-            };
-            let Some(ctx) = next else { break };
-            // Already dead only if another thread is destroying it, which finishes the job.
-            let _ = ctx.destroy();
-        }
+        destroy_all(&self.table);
+    }
+}
+
+/// Destroys every context of `table`, taking them off one at a time: destroying sleeps, so the
+/// lock is not held meanwhile. A context that is already dead is being destroyed by another
+/// thread, which finishes the job.
+pub(crate) fn destroy_all<K: Ord + Copy>(table: &SpinLock<RBTree<K, Arc<Context>>>) {
+    loop {
+        let next = {
+            let mut table = table.lock();
+            let key = table.keys().next().copied();
+            key.and_then(|key| table.remove(&key))
+        };
+        let Some(ctx) = next else { break };
+        let _ = ctx.destroy();
     }
 }
