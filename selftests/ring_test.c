@@ -90,6 +90,21 @@ FIXTURE_TEARDOWN(ring)
 
 /* ---- io_setup ---------------------------------------------------------- */
 
+/* Writes a module parameter; 0 or -1. */
+static int write_param(const char *name, const char *value)
+{
+	char path[128];
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/module/rust_aio/parameters/%s", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	ret = fputs(value, f) < 0 ? -1 : 0;
+	return fclose(f) ? -1 : ret;
+}
+
 TEST(setup_errnos)
 {
 	struct rust_aio_setup setup = { .nr_events = 1 };
@@ -112,6 +127,20 @@ TEST(setup_errnos)
 	errno = 0;
 	EXPECT_EQ(-1, rust_aio_setup(fd, 0x10000000U / 32 / 2 + 1, &ctx));
 	EXPECT_EQ(EINVAL, errno);
+	/* ...as a u32: from 2^31 on it wraps past that check, into EAGAIN. */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_setup(fd, 0x80000000U, &ctx));
+	EXPECT_EQ(EAGAIN, errno);
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_setup(fd, 0x80000000U + 0x10000000U / 32 / 2, &ctx));
+	EXPECT_EQ(EAGAIN, errno);
+	/* Whatever the limit: no ring of 2^31 events is ever attempted. */
+	if (write_param("max_events", "4294967295") == 0) {
+		errno = 0;
+		EXPECT_EQ(-1, rust_aio_setup(fd, 0x80000000U, &ctx));
+		EXPECT_EQ(EAGAIN, errno);
+		ASSERT_EQ(0, write_param("max_events", "65536"));
+	}
 	/* Flags are reserved. */
 	setup.flags = 1;
 	errno = 0;
@@ -1094,6 +1123,7 @@ TEST(ring_moved_onto_unmapped_ring)
 	struct io_event events[1];
 	aio_context_t a, b;
 	size_t size = ring_size(200);
+	unsigned int serial;
 	void *moved;
 	int fd = rust_aio_open();
 
@@ -1101,6 +1131,7 @@ TEST(ring_moved_onto_unmapped_ring)
 	ASSERT_EQ(0, rust_aio_setup(fd, 200, &a));
 	ASSERT_EQ(0, rust_aio_setup(fd, 200, &b));
 	ASSERT_EQ(before + 400, rust_aio_debugfs_u64("aio_nr"));
+	serial = ((struct rust_aio_ring *)a)->id;
 	ASSERT_EQ(0, munmap((void *)a, size));
 	moved = mremap((void *)b, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)a);
 	ASSERT_EQ((void *)a, moved);
@@ -1110,6 +1141,10 @@ TEST(ring_moved_onto_unmapped_ring)
 	EXPECT_EQ(6, events[0].data);
 	errno = 0;
 	EXPECT_EQ(-1, submit_one(fd, b, &cb));
+	EXPECT_EQ(EINVAL, errno);
+	/* Not by the id it is filed under now either: that is no address. */
+	errno = 0;
+	EXPECT_EQ(-1, rust_aio_destroy(fd, 1ULL << 63 | serial));
 	EXPECT_EQ(EINVAL, errno);
 	close(fd);
 	EXPECT_EQ(before, rust_aio_debugfs_u64("aio_nr"));
