@@ -550,7 +550,9 @@ extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
     if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() || vma.len() != ctx.nr_pages * PAGE_SIZE {
         return EINVAL.to_errno();
     }
-    ctx.move_to(vma.start() as u64);
+    if !ctx.move_to(vma.start() as u64) {
+        return EINVAL.to_errno();
+    }
     0
 }
 
@@ -817,23 +819,29 @@ impl Context {
     }
 
     /// The ring is now at `addr` (`mremap`): so is the context's id, and its key in the file's
-    /// table (unless destroy has taken it off already).
-    fn move_to(&self, addr: u64) {
+    /// table. Refused (false) unless the context is filed: setup has not finished (fs/aio.c's
+    /// `aio_ring_mremap()` finds no context in the table either), or destroy has begun.
+    fn move_to(&self, addr: u64) -> bool {
         let mut table = self.table.lock();
         let old = self.key();
-        let filed = table
+        let Some(ctx) = table
             .get(&old)
             .filter(|ctx| core::ptr::eq(&***ctx, self))
-            .cloned();
+            .cloned()
+        else {
+            return false;
+        };
+        if addr == old.1 {
+            return true;
+        }
         refile_displaced(&mut table, &(self.owner_mm, addr));
         self.user_id.store(addr, Ordering::Release);
         // The node is reused: `mremap` holds spinlocks, so nothing may be allocated here. The
-        // reference it held is dropped under the lock, but `filed` keeps the context alive.
-        if let Some(ctx) = filed {
-            if let Some(node) = table.remove_node(&old) {
-                table.insert(node.into_reservation().into_node(self.key(), ctx));
-            }
+        // reference it held is dropped under the lock, but `ctx` keeps the context alive.
+        if let Some(node) = table.remove_node(&old) {
+            table.insert(node.into_reservation().into_node(self.key(), ctx));
         }
+        true
     }
 
     /// Starts a request: fails if the context is being destroyed. The SeqCst pair with
@@ -1180,6 +1188,10 @@ impl FileContexts {
     /// Finds the caller's context named `user_id` (fs/aio.c's `lookup_ioctx()`): the ring's
     /// address in the caller's address space. Nothing user space can write is read.
     fn lookup(&self, user_id: u64) -> Result<Arc<Context>> {
+        // The id of a displaced context is no address: nothing names it.
+        if user_id & DISPLACED != 0 {
+            return Err(EINVAL);
+        }
         let key = (mm::current_mm() as usize, user_id);
         let ctx = self.table.lock().get(&key).cloned().ok_or(EINVAL)?;
         if ctx.is_dead() {
@@ -1192,9 +1204,14 @@ impl FileContexts {
     /// ring into the caller; returns the context id.
     pub(crate) fn setup(&self, nr_events: u32, flags: u32) -> Result<u64> {
         // fs/aio.c doubles `nr_events` as a u32 before its overflow check: from 2^31 on it
-        // wraps, passes, and the event limit says EAGAIN instead.
+        // wraps, passes, and the event limit says EAGAIN instead. Here that is EAGAIN whatever
+        // the limit: such a ring is never built (fs/aio.c would build one from the wrapped
+        // number).
         if nr_events == 0 || flags != 0 || nr_events.wrapping_mul(2) > MAX_DOUBLED_EVENTS {
             return Err(EINVAL);
+        }
+        if nr_events >= 1 << 31 {
+            return Err(EAGAIN);
         }
         self.shared.account_events(nr_events)?;
         let result = self.setup_accounted(nr_events);

@@ -175,8 +175,13 @@ impl IrqWork {
 impl PinnedDrop for IrqWork {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: The work is initialised (type invariant); this waits until it is neither
-        // queued nor running, so its memory may go.
-        unsafe { sys::irq_work_sync(self.work.get()) };
+        // queued nor running. Two runs may overlap on two CPUs, and the first to end clears
+        // the busy flag while the other still runs, in hard IRQ, an RCU read-side section:
+        // the grace period waits for that one too. Then its memory may go.
+        unsafe {
+            sys::irq_work_sync(self.work.get());
+            sys::synchronize_rcu();
+        }
     }
 }
 
