@@ -7,6 +7,8 @@
 #   make check           build everything, boot the test kernel, run all tests
 #   make fuzz            the structure-aware fuzzer, then trinity, for longer
 #   make soak            traffic + migration + offlining for SOAK_SECONDS
+#   make bench           the hot path next to io_uring and native aio, on the
+#                        benchmark kernel (no KASAN, lockdep, DEBUG_VM...)
 #   make run             boot the test kernel and show the module at work
 #   make clean
 #   make rust-analyzer   rust-project.json for editors
@@ -30,7 +32,7 @@ endif
 KBUILD_ARGS = -C $(KDIR) M=$(TOP) $(if $(LLVM),LLVM=$(LLVM)) \
 	$(if $(MUTANT),RUST_AIO_MUTANT=$(MUTANT))
 
-.PHONY: all module deps kernel selftests check fuzz soak run clean rust-analyzer
+.PHONY: all module deps kernel selftests check fuzz soak bench run clean rust-analyzer
 
 all: module
 
@@ -75,6 +77,21 @@ fuzz: module selftests
 soak: module selftests
 	@$(RUN_ALL) --name soak --tests soak --env SOAK_SECONDS=$(SOAK_SECONDS) \
 		--per-test $$(( $(SOAK_SECONDS) + 600 )) --timeout $$(( $(SOAK_SECONDS) + 1200 ))
+
+# The benchmark kernel, and the module built against it in its own directory
+# (a copy of the sources: kbuild builds in the module's directory).
+BENCH_KDIR = $(shell $(TOP)/qemu/build-kernel --bench --dir)
+BENCH_MOD := $(BUILD)/bench/module
+MODULE_SOURCES := Kbuild $(filter-out %/sys_generated.rs,$(wildcard $(TOP)/*.rs)) helpers.c \
+	helpers.h sys.h sys_allowlist include
+
+bench: deps selftests
+	@$(TOP)/qemu/build-kernel --bench >/dev/null
+	@mkdir -p $(BENCH_MOD)
+	@cd $(TOP) && cp -a $(notdir $(MODULE_SOURCES)) $(BENCH_MOD)/
+	$(MAKE) -C $(BENCH_KDIR) M=$(BENCH_MOD) $(if $(LLVM),LLVM=$(LLVM)) modules
+	@$(TOP)/qemu/bench-run --kernel "$(BENCH_KDIR)/arch/x86/boot/bzImage" \
+		--module "$(BENCH_MOD)/rust_aio.ko" --bin "$(BUILD)/selftests"
 
 run: module selftests
 	@$(TOP)/qemu/run --kernel "$(KDIR)/arch/x86/boot/bzImage" \
