@@ -126,24 +126,6 @@ static long run_uring(void *arg, int batch)
 	return done;
 }
 
-/* ---- rings, native and rust_aio's: the same layout ------------------------- */
-
-/* Reaps up to max events from a mapped aio ring, as libaio's user_getevents(). */
-static int ring_reap(unsigned long ring_addr, struct io_event *out, int max)
-{
-	struct rust_aio_ring *ring = (struct rust_aio_ring *)ring_addr;
-	unsigned int head = ring->head, tail, nr = ring->nr;
-	int n = 0;
-
-	tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-	while (head != tail && n < max) {
-		out[n++] = ring->io_events[head];
-		head = (head + 1) % nr;
-	}
-	__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
-	return n;
-}
-
 /* ---- native aio ------------------------------------------------------------- */
 
 struct native {
@@ -163,7 +145,7 @@ static long run_native(void *arg, int batch)
 		if (syscall(SYS_io_submit, a->ctx, batch, a->list) != batch)
 			return -1;
 		for (got = 0; got < batch;) {
-			int n = a->from_ring ? ring_reap(a->ctx, ev, batch - got)
+			int n = a->from_ring ? rust_aio_user_reap(a->ctx, ev, batch - got)
 					     : syscall(SYS_io_getevents, a->ctx, 1, batch - got, ev, NULL);
 			if (n < 0)
 				return -1;
@@ -194,7 +176,7 @@ static long run_rust(void *arg, int batch)
 		if (rust_aio_submit(r->fd, r->ctx, batch, r->list) != batch)
 			return -1;
 		for (got = 0; got < batch;) {
-			int n = r->from_ring ? ring_reap(r->ctx, ev, batch - got)
+			int n = r->from_ring ? rust_aio_user_reap(r->ctx, ev, batch - got)
 					     : rust_aio_getevents(r->fd, r->ctx, 1, batch - got, ev,
 								  NULL);
 			if (n < 0)

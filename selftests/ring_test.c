@@ -39,20 +39,7 @@ static unsigned int ring_slots(unsigned int nr_events)
 }
 
 /* Reaps from the mapping, as libaio's user_getevents() does. */
-static int user_reap(aio_context_t ctx, struct io_event *out, int max)
-{
-	struct rust_aio_ring *ring = (struct rust_aio_ring *)ctx;
-	unsigned int head = ring->head, tail, nr = ring->nr;
-	int n = 0;
-
-	tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
-	while (head != tail && n < max) {
-		out[n++] = ring->io_events[head];
-		head = (head + 1) % nr;
-	}
-	__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
-	return n;
-}
+#define user_reap rust_aio_user_reap
 
 static long submit_one(int fd, aio_context_t ctx, struct iocb *cb)
 {

@@ -79,6 +79,24 @@ static inline int rust_aio_destroy(int fd, aio_context_t ctx)
 	return ioctl(fd, RUST_AIO_IOC_DESTROY, &id);
 }
 
+/* Reaps up to max events straight from a context's mapped ring (its id is the
+ * ring's address), as libaio's user_getevents() does; the layout is fs/aio.c's,
+ * so this reaps a native aio ring too. */
+static inline int rust_aio_user_reap(aio_context_t ctx, struct io_event *out, int max)
+{
+	struct rust_aio_ring *ring = (struct rust_aio_ring *)ctx;
+	unsigned int head = ring->head, tail, nr = ring->nr;
+	int n = 0;
+
+	tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+	while (head != tail && n < max) {
+		out[n++] = ring->io_events[head];
+		head = (head + 1) % nr;
+	}
+	__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
+	return n;
+}
+
 static inline const char *rust_aio_ko(void)
 {
 	const char *ko = getenv("RUST_AIO_KO");
