@@ -16,6 +16,9 @@
  *                      fio's userspace_reap)
  *   rust_noop_b32_2t   two threads, each on its own context, batch 32 from the
  *                      ring: ns per operation of both together
+ *   aio_ring_move      move_pages(2) of kernel aio's ring page 0 between the
+ *                      nodes, ns per move verified by asking where it is
+ *   rust_ring_move     the same call on rust_aio's ring page 0
  *
  * Output: a table, then the same as CSV between "@@BENCH_CSV@@" lines for
  * make bench to keep under build/bench/.
@@ -229,6 +232,28 @@ static long run_rust_2t(void *arg, int batch)
 	return done;
 }
 
+/* ---- ring page moves ---------------------------------------------------------- */
+
+#define MOVES 500
+
+/* Moves the ring page at arg back and forth between nodes 0 and 1: ns per
+ * move seen to happen (the kernel is asked where the page is after each). */
+static long run_move(void *arg, int batch)
+{
+	void *page = arg;
+	int node, status, where, i;
+	long moved = 0;
+
+	for (i = 0; i < MOVES; i++) {
+		node = i & 1;
+		if (syscall(SYS_move_pages, 0, 1, &page, &node, &status, 2 /* MPOL_MF_MOVE */) < 0 ||
+		    syscall(SYS_move_pages, 0, 1, &page, NULL, &where, 0) < 0)
+			return -1;
+		moved += where == node;
+	}
+	return moved;
+}
+
 int main(void)
 {
 	static struct rust rust_ioctl, rust_ring, rust_two[2];
@@ -282,6 +307,10 @@ int main(void)
 			uring_name, run_rust, &rust_ring, n);
 	}
 	measure("rust_noop_b32_2t", "rust_noop_b32_ring", run_rust_2t, rust_two, MAX_BATCH);
+	if (access("/sys/devices/system/node/node1", F_OK) == 0) {
+		measure("aio_ring_move", NULL, run_move, (void *)aio_sys.ctx, 1);
+		measure("rust_ring_move", "aio_ring_move", run_move, (void *)rust_ring.ctx, 1);
+	}
 
 	printf("\n%-20s %10s %10s %10s  %-20s %7s\n", "figure", "median_ns", "min_ns", "max_ns",
 	       "peer", "ratio");
