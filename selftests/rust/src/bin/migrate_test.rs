@@ -587,15 +587,15 @@ fn stuck_reader() -> Result<Outcome, String> {
     numa::bind_to(None).map_err(|e| format!("set_mempolicy: errno {e}"))?;
     let ctx = ctx.map_err(|e| format!("setup: errno {e}"))?;
     let pages = numa::touch_pages(ctx, PAGES);
-    let ops: Vec<iocb> = (0..10).map(|i| make_iocb(IOCB_NOOP, 500 + i, i, 0)).collect();
+    let ops: Vec<iocb> = (0..10)
+        .map(|i| make_iocb(IOCB_NOOP, 500 + i, i, 0))
+        .collect();
     let ptrs: Vec<*const iocb> = ops.iter().map(|o| o as *const iocb).collect();
     ensure_eq!(Ok(10), dev.submit(ctx, &ptrs));
 
     let stuck = StuckPage::new()?;
     let (moves, offlined, got) = std::thread::scope(|scope| -> Result<_, String> {
-        let reader = scope.spawn(|| {
-            dev.getevents_raw(ctx, 10, 10, stuck.addr, Some((60, 0)))
-        });
+        let reader = scope.spawn(|| dev.getevents_raw(ctx, 10, 10, stuck.addr, Some((60, 0))));
         let result = (|| -> Result<(u64, u32), String> {
             stuck.wait_for_fault(Duration::from_secs(10))?;
             let mut moves = 0u64;
@@ -606,7 +606,11 @@ fn stuck_reader() -> Result<Outcome, String> {
                 target ^= 1;
             }
             println!("# stuck reader: {moves} verified moves while it waits");
-            ensure_eq!(PAGES as u64 * 6, moves, "every page must move on every round");
+            ensure_eq!(
+                PAGES as u64 * 6,
+                moves,
+                "every page must move on every round"
+            );
             // The ring is back on node 1 (6 moves, ending on 1): take its blocks offline.
             let mut offlined = 0;
             if !blocks.is_empty() {
@@ -670,10 +674,15 @@ fn stuck_reader() -> Result<Outcome, String> {
         let destroyed = faulted.and_then(|()| dev.destroy(ctx).map_err(|e| format!("errno {e}")));
         let took = start.elapsed();
         released.store(true, std::sync::atomic::Ordering::Release);
-        resolver.join().map_err(|_| "resolver panicked".to_string())??;
+        resolver
+            .join()
+            .map_err(|_| "resolver panicked".to_string())??;
         let got = reader.join().map_err(|_| "reader panicked".to_string())?;
         ensure_eq!(Ok(0), destroyed);
-        ensure!(took < Duration::from_secs(5), "DESTROY waited {took:?} for the reader");
+        ensure!(
+            took < Duration::from_secs(5),
+            "DESTROY waited {took:?} for the reader"
+        );
         // The reader finds the context gone.
         ensure!(
             got == Err(libc::EINVAL) || got == Ok(0),
@@ -739,7 +748,9 @@ fn migration_races_setup() -> Result<Outcome, String> {
             Ok(ROUNDS)
         })();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
-        let calls = migrator.join().map_err(|_| "migrator panicked".to_string())?;
+        let calls = migrator
+            .join()
+            .map_err(|_| "migrator panicked".to_string())?;
         println!("# {calls} migrate_pages calls");
         result
     })?;
@@ -824,10 +835,15 @@ fn mremap_races_migration_and_destroy() -> Result<Outcome, String> {
             }
             destroyed.store(true, Ordering::Release);
             let moved = mover.join().map_err(|_| "mover panicked".to_string())?;
-            migrator.join().map_err(|_| "migrator panicked".to_string())?;
+            migrator
+                .join()
+                .map_err(|_| "migrator panicked".to_string())?;
             ensure_eq!(Ok(0), result, "round {round}");
             // Once destroyed, the context is gone for every id it ever had.
-            ensure_eq!(Err(libc::EINVAL), dev.destroy(current.load(Ordering::Acquire)));
+            ensure_eq!(
+                Err(libc::EINVAL),
+                dev.destroy(current.load(Ordering::Acquire))
+            );
             Ok(moved)
         })?;
         moved_total += moved;
@@ -856,7 +872,10 @@ fn main() {
         ("teardown_races_migration", teardown_races),
         ("stuck_reader_does_not_pin_ring", stuck_reader),
         ("migration_races_setup", migration_races_setup),
-        ("mremap_races_migration_and_destroy", mremap_races_migration_and_destroy),
+        (
+            "mremap_races_migration_and_destroy",
+            mremap_races_migration_and_destroy,
+        ),
     ];
     for (name, test) in tests {
         if wanted(name) {
