@@ -14,7 +14,7 @@
 //!    writing `head` into a page that is being copied (the race the patch fixed: the new page
 //!    kept a stale `head`), and keeps migration out of a context that is still being set up.
 //!    It must not be waited for: `move_pages()` migrates under `mmap_lock`, and `ring_lock` is
-//!    held around `mmap_lock` elsewhere (setup maps the ring; reaping copies to user space) —
+//!    held around `mmap_lock` elsewhere (setup maps the ring, teardown unmaps it) —
 //!    the deadlock Trinity found in v2. A failed migration is simply retried by the kernel.
 //! 3. `completion_lock` (spinlock, interrupts off) around the copy and the swap of the folio
 //!    in the ring, so no event or `tail` is written to the old page after it was copied, even
