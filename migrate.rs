@@ -16,15 +16,29 @@
 //!    It must not be waited for: `move_pages()` migrates under `mmap_lock`, and `ring_lock` is
 //!    held around `mmap_lock` elsewhere (setup maps the ring, teardown unmaps it) —
 //!    the deadlock Trinity found in v2. A failed migration is simply retried by the kernel.
-//! 3. `completion_lock` (spinlock, interrupts off) around the copy and the swap of the folio
-//!    in the ring, so no event or `tail` is written to the old page after it was copied, even
-//!    from hard IRQ. This is the only part with interrupts off; its longest duration is
-//!    measured (`max_irqoff_ns` in debugfs).
+//! 3. `completion_lock` (spinlock, interrupts off) around the last copy and the swap of the
+//!    folio in the ring, so no event or `tail` is written to the old page after it was copied,
+//!    even from hard IRQ.
+//!
+//! # Two-phase copy
+//!
+//! With `ring_lock` held, only completions still write the page: the event slot at `tail` and
+//! the header's `tail`. So the page is copied whole with interrupts **on**, after noting `tail`;
+//! then, under `completion_lock`, only the slots of this page written since (and the header, for
+//! page 0) are copied again before the swap. The interrupts-off window grows with the
+//! completions that raced the first copy, not with the page size — the idea discussed in the
+//! seed thread, which fs/aio.c never adopted. The debugfs knob `one_phase` switches to fs/aio.c's
+//! way (the whole copy with interrupts off) for the benchmark's comparison; every window is
+//! recorded (`irqoff_samples`, `max_irqoff_ns`, `total_irqoff_ns`), and `recopied_slots` counts
+//! the events the second copy saved. The test-only mutant `single-copy-migrate` skips it.
 //!
 //! User space cannot write the page meanwhile: migration has replaced its page-table entries
 //! with migration entries before calling us.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::{
+    cell::UnsafeCell,
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+};
 use kernel::{c_str, error::to_result, ffi::c_int, prelude::*, time::Ktime, types::ARef};
 
 use crate::{
@@ -57,6 +71,48 @@ pub(crate) struct Stats {
     pub(crate) total_irqoff_ns: AtomicU64,
     /// Events posted from hard-IRQ context (timer requests, from their irq_work).
     pub(crate) hardirq_completions: AtomicU64,
+    /// Event slots the second copy of a two-phase migration copied: completions that raced the
+    /// first copy (each would have been lost without it).
+    pub(crate) recopied_slots: AtomicU64,
+    /// Interrupts-off windows recorded in `irqoff_samples`: the next one goes to index
+    /// `irqoff_count % IRQOFF_SAMPLES`. Writable (debugfs), to start a new series.
+    pub(crate) irqoff_count: AtomicU64,
+}
+
+/// How many interrupts-off windows `irqoff_samples` keeps (the latest).
+const IRQOFF_SAMPLES: usize = 4096;
+
+/// The latest interrupts-off windows, in ns (saturated at `u32::MAX`), for their distribution
+/// (`make bench`). Written racily by concurrent migrations: a sample may be lost, never torn.
+#[repr(transparent)]
+struct IrqOffSamples([AtomicU32; IRQOFF_SAMPLES]);
+
+static IRQOFF: IrqOffSamples = IrqOffSamples([const { AtomicU32::new(0) }; IRQOFF_SAMPLES]);
+
+/// `irqoff_samples` as debugfs shows it (space-separated, oldest slot first).
+struct U32Array(UnsafeCell<sys::debugfs_u32_array>);
+
+// SAFETY: debugfs only reads the description, which is never written.
+unsafe impl Sync for U32Array {}
+
+static IRQOFF_ARRAY: U32Array = U32Array(UnsafeCell::new(sys::debugfs_u32_array {
+    array: IRQOFF.0.as_ptr().cast::<u32>().cast_mut(),
+    n_elements: IRQOFF_SAMPLES as u32,
+}));
+
+/// Set (debugfs `one_phase`, writable) to copy ring pages in one phase with interrupts off, as
+/// fs/aio.c does: the benchmark's baseline for the two-phase window.
+pub(crate) static ONE_PHASE: AtomicU64 = AtomicU64::new(0);
+
+impl Stats {
+    fn record_irqoff(&self, ns: u64, recopied: u32) {
+        self.max_irqoff_ns.fetch_max(ns, Ordering::Relaxed);
+        self.total_irqoff_ns.fetch_add(ns, Ordering::Relaxed);
+        self.recopied_slots
+            .fetch_add(u64::from(recopied), Ordering::Relaxed);
+        let slot = self.irqoff_count.fetch_add(1, Ordering::Relaxed) as usize % IRQOFF_SAMPLES;
+        IRQOFF.0[slot].store(u32::try_from(ns).unwrap_or(u32::MAX), Ordering::Relaxed);
+    }
 }
 
 pub(crate) static STATS: Stats = Stats {
@@ -66,6 +122,8 @@ pub(crate) static STATS: Stats = Stats {
     max_irqoff_ns: AtomicU64::new(0),
     total_irqoff_ns: AtomicU64::new(0),
     hardirq_completions: AtomicU64::new(0),
+    recopied_slots: AtomicU64::new(0),
+    irqoff_count: AtomicU64::new(0),
 };
 
 /// The ring was truncated (its context is gone): a fault finds no page and gets `-EIO`, as
@@ -143,24 +201,41 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
         sys::folio_migrate_mapping(mapping.as_ptr(), dst.as_ptr(), src.as_ptr(), 1)
     })?;
 
-    // 3. `completion_lock`, interrupts off: no event or `tail` reaches the old folio after it
-    // is copied.
-    let old = {
-        let mut both = ring.lock_completions();
-        let start = Ktime::ktime_get();
+    // 3. The copy. Two-phase (the default): the whole page with interrupts on, then, under
+    // `completion_lock` with interrupts off, only what completions wrote since. One-phase (the
+    // debugfs knob `one_phase`, for the benchmark): the whole page under the lock, as fs/aio.c.
+    let one_phase = ONE_PHASE.load(Ordering::Relaxed) != 0;
+    let tail_then = ring.tail();
+    if !one_phase {
         // SAFETY: Both folios are valid, locked, and the same size (order 0).
         unsafe {
             sys::folio_copy(dst.as_ptr(), src.as_ptr());
             sys::folio_migrate_flags(dst.as_ptr(), src.as_ptr());
         }
-        let old = both.replace_folio(index, dst_ref);
-        let held = (Ktime::ktime_get() - start).to_ns();
-        drop(both);
-        let held = held.max(0) as u64;
-        STATS.max_irqoff_ns.fetch_max(held, Ordering::Relaxed);
-        STATS.total_irqoff_ns.fetch_add(held, Ordering::Relaxed);
-        old
+    }
+    // `completion_lock`, interrupts off: no event or `tail` reaches the old folio after its
+    // last copy. The window is measured from before the lock is taken to after it is dropped.
+    let start = Ktime::ktime_get();
+    let (old, recopied) = {
+        let mut both = ring.lock_completions();
+        let recopied = if one_phase {
+            // SAFETY: As above.
+            unsafe {
+                sys::folio_copy(dst.as_ptr(), src.as_ptr());
+                sys::folio_migrate_flags(dst.as_ptr(), src.as_ptr());
+            }
+            0
+        } else if cfg!(mutant = "single-copy-migrate") {
+            // Test-only mutant: no second copy, so events that raced the first are lost.
+            let _ = tail_then;
+            0
+        } else {
+            both.recopy_since(index, src, dst, tail_then)
+        };
+        (both.replace_folio(index, dst_ref), recopied)
     };
+    let held = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
+    STATS.record_irqoff(held, recopied);
     // The old folio is no longer reachable from the ring.
     drop(old);
     STATS.migrated.fetch_add(1, Ordering::Relaxed);
@@ -185,20 +260,36 @@ impl DebugFs {
         let dir = unsafe {
             sys::debugfs_create_dir(c_str!("rust_aio").as_char_ptr(), core::ptr::null_mut())
         };
-        let counters: [(&CStr, &AtomicU64); 7] = [
-            (c_str!("migrated"), &STATS.migrated),
-            (c_str!("ring_lock_busy"), &STATS.ring_lock_busy),
-            (c_str!("teardown_won"), &STATS.teardown_won),
-            (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns),
-            (c_str!("total_irqoff_ns"), &STATS.total_irqoff_ns),
-            (c_str!("hardirq_completions"), &STATS.hardirq_completions),
-            (c_str!("aio_nr"), &crate::AIO_NR),
+        let counters: [(&CStr, &AtomicU64, u16); 10] = [
+            (c_str!("migrated"), &STATS.migrated, 0o444),
+            (c_str!("ring_lock_busy"), &STATS.ring_lock_busy, 0o444),
+            (c_str!("teardown_won"), &STATS.teardown_won, 0o444),
+            (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns, 0o444),
+            (c_str!("total_irqoff_ns"), &STATS.total_irqoff_ns, 0o444),
+            (
+                c_str!("hardirq_completions"),
+                &STATS.hardirq_completions,
+                0o444,
+            ),
+            (c_str!("recopied_slots"), &STATS.recopied_slots, 0o444),
+            (c_str!("irqoff_count"), &STATS.irqoff_count, 0o644),
+            (c_str!("one_phase"), &ONE_PHASE, 0o644),
+            (c_str!("aio_nr"), &crate::AIO_NR, 0o444),
         ];
-        for (name, counter) in counters {
+        for (name, counter, mode) in counters {
             // SAFETY: `dir` is a debugfs directory or an error pointer (then debugfs ignores the
             // call); the counter is a static, so it outlives the file, which goes with `dir`.
-            unsafe { sys::debugfs_create_u64(name.as_char_ptr(), 0o444, dir, counter.as_ptr()) };
+            unsafe { sys::debugfs_create_u64(name.as_char_ptr(), mode, dir, counter.as_ptr()) };
         }
+        // SAFETY: As above; the array and its description are statics.
+        unsafe {
+            sys::debugfs_create_u32_array(
+                c_str!("irqoff_samples").as_char_ptr(),
+                0o444,
+                dir,
+                IRQOFF_ARRAY.0.get(),
+            )
+        };
         Self { dir }
     }
 }

@@ -213,6 +213,26 @@ impl Folio {
         len - (left as usize).min(len)
     }
 
+    /// Copies `len` bytes at `offset` in `src` to the same place in this folio (migration's
+    /// second copy). Out-of-page ranges copy nothing.
+    pub(crate) fn copy_range_from(&self, src: &Folio, offset: usize, len: usize) {
+        if offset
+            .checked_add(len)
+            .map_or(true, |end| end > sys::PAGE_SIZE)
+        {
+            return;
+        }
+        // SAFETY: The range lies in both folios' pages (checked above), which are valid while
+        // `self` and `src` are, and two folios never overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                src.address().add(offset),
+                self.address().add(offset),
+                len,
+            )
+        };
+    }
+
     /// Writes `value` at `offset` in the folio, as one volatile store: user space may be
     /// reading the page.
     pub(crate) fn write<T: Copy>(&self, offset: usize, value: T) {

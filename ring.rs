@@ -299,6 +299,13 @@ impl<'a> RingGuard<'a> {
         unsafe { self.ring.folios_locked() }
     }
 
+    /// The ring's `tail` now: migration's first copy has every event before it (`migrate.rs`).
+    pub(crate) fn tail(&self) -> u32 {
+        // Acquire: pairs with the Release in `CompletionGuard::post`, so the events before this
+        // `tail` are in the page when it is copied.
+        self.ring.tail.load(Ordering::Acquire)
+    }
+
     /// Takes `completion_lock` as well, which allows changing the folios.
     pub(crate) fn lock_completions(&mut self) -> BothGuard<'_> {
         // SAFETY: This guard holds `ring_lock`, and the mutable borrow keeps it held.
@@ -404,6 +411,46 @@ impl BothGuard<'_> {
         folios
             .get_mut(index)
             .map(|slot| core::mem::replace(slot, folio))
+    }
+
+    /// Migration's second copy: copies from `src` to `dst`, the old and new folio of ring page
+    /// `index`, what was written to that page since the ring's `tail` was `tail_then` — the
+    /// event slots in `[tail_then, tail)` that lie in the page and, for page 0, the header.
+    /// Returns the number of slots copied. Nothing else in the page can have changed: `head`
+    /// is written by reapers holding `ring_lock` (as the caller does) and by user space, whose
+    /// page-table entries migration has replaced; and fewer than `nr_events` events can
+    /// complete while nobody reaps, so the range cannot have lapped the ring.
+    pub(crate) fn recopy_since(
+        &self,
+        index: usize,
+        src: &Folio,
+        dst: &Folio,
+        tail_then: u32,
+    ) -> u32 {
+        let nr_events = self.ring.nr_events as usize;
+        let tail_now = self.ring.tail.load(Ordering::Relaxed) as usize;
+        let tail_then = tail_then as usize % nr_events;
+        if index == 0 {
+            dst.copy_range_from(src, 0, HEADER_SIZE);
+        }
+        // The slots whose events live in this page.
+        let first = (index * EVENTS_PER_PAGE).saturating_sub(EVENTS_OFFSET);
+        let end = ((index + 1) * EVENTS_PER_PAGE - EVENTS_OFFSET).min(nr_events);
+        let written: [(usize, usize); 2] = if tail_then <= tail_now {
+            [(tail_then, tail_now), (0, 0)]
+        } else {
+            [(tail_then, nr_events), (0, tail_now)]
+        };
+        let mut copied = 0;
+        for (from, to) in written {
+            let (from, to) = (from.max(first), to.min(end));
+            if from < to {
+                let offset = ((from + EVENTS_OFFSET) % EVENTS_PER_PAGE) * EVENT_SIZE;
+                dst.copy_range_from(src, offset, (to - from) * EVENT_SIZE);
+                copied += (to - from) as u32;
+            }
+        }
+        copied
     }
 
     fn take_folios(&mut self) -> KVec<ARef<Folio>> {

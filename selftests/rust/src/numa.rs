@@ -189,6 +189,9 @@ pub struct Counters {
     pub teardown_won: u64,
     pub max_irqoff_ns: u64,
     pub total_irqoff_ns: u64,
+    /// Event slots the second copy of two-phase migrations took (completions that raced
+    /// the first copy).
+    pub recopied_slots: u64,
 }
 
 impl Counters {
@@ -199,6 +202,7 @@ impl Counters {
             teardown_won: counter("teardown_won"),
             max_irqoff_ns: counter("max_irqoff_ns"),
             total_irqoff_ns: counter("total_irqoff_ns"),
+            recopied_slots: counter("recopied_slots"),
         }
     }
 
@@ -209,6 +213,7 @@ impl Counters {
             teardown_won: self.teardown_won - before.teardown_won,
             max_irqoff_ns: self.max_irqoff_ns,
             total_irqoff_ns: self.total_irqoff_ns - before.total_irqoff_ns,
+            recopied_slots: self.recopied_slots - before.recopied_slots,
         }
     }
 

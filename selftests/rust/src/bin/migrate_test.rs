@@ -91,8 +91,8 @@ fn finish(traffic: Traffic, what: &str, moves: u64, before: &Counters) -> Result
     let counters = Counters::now().since(before);
     println!(
         "# {what}: {moves} verified page moves; {} events in {:.1} s ({} from the mapping); \
-         module: {} migrated, {} ring_lock busy, {} teardown won, IRQ-off copy mean {} ns, \
-         longest {} ns",
+         module: {} migrated, {} ring_lock busy, {} teardown won, IRQ-off window mean {} ns, \
+         longest {} ns; {} slots recopied",
         report.submitted,
         report.seconds,
         report.reaped_from_mapping,
@@ -100,7 +100,8 @@ fn finish(traffic: Traffic, what: &str, moves: u64, before: &Counters) -> Result
         counters.ring_lock_busy,
         counters.teardown_won,
         counters.mean_irqoff_ns(),
-        counters.max_irqoff_ns
+        counters.max_irqoff_ns,
+        counters.recopied_slots
     );
     report.check()?;
     ensure!(
