@@ -15,6 +15,13 @@
 
 #include "helpers.h"
 
+#include <linux/delay.h>
+
+void rust_aio_udelay(unsigned long usecs)
+{
+	udelay(usecs);
+}
+
 static unsigned int max_events = 65536;
 module_param(max_events, uint, 0644);
 MODULE_PARM_DESC(max_events,

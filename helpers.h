@@ -28,6 +28,9 @@ unsigned int rust_aio_max_events(void);
 void rust_aio_module_get(void);
 void rust_aio_module_put(void);
 
+/* Busy-waits (migration's test knob copy_delay_us: spinlocks are held). */
+void rust_aio_udelay(unsigned long usecs);
+
 /* The context's locks. */
 void rust_aio_ring_lock_init(struct mutex *ring_lock);
 void rust_aio_completion_lock_init(spinlock_t *completion_lock);

@@ -89,6 +89,10 @@ struct IrqOffSamples([AtomicU32; IRQOFF_SAMPLES]);
 
 static IRQOFF: IrqOffSamples = IrqOffSamples([const { AtomicU32::new(0) }; IRQOFF_SAMPLES]);
 
+/// Microseconds to wait between the two copies (debugfs `copy_delay_us`, writable): tests
+/// widen the window in which completions race the first copy. 0 in normal use.
+pub(crate) static COPY_DELAY_US: AtomicU64 = AtomicU64::new(0);
+
 /// `irqoff_samples` as debugfs shows it (space-separated, oldest slot first).
 struct U32Array(UnsafeCell<sys::debugfs_u32_array>);
 
@@ -212,6 +216,12 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
             sys::folio_copy(dst.as_ptr(), src.as_ptr());
             sys::folio_migrate_flags(dst.as_ptr(), src.as_ptr());
         }
+        // Tests widen the window between the copies (at most 100 ms: spinlocks are held).
+        let delay = COPY_DELAY_US.load(Ordering::Relaxed);
+        if delay > 0 {
+            // SAFETY: Busy-waiting is allowed in any context.
+            unsafe { sys::rust_aio_udelay(delay.min(100_000) as _) };
+        }
     }
     // `completion_lock`, interrupts off: no event or `tail` reaches the old folio after its
     // last copy. The window is measured from before the lock is taken to after it is dropped.
@@ -260,7 +270,7 @@ impl DebugFs {
         let dir = unsafe {
             sys::debugfs_create_dir(c_str!("rust_aio").as_char_ptr(), core::ptr::null_mut())
         };
-        let counters: [(&CStr, &AtomicU64, u16); 10] = [
+        let counters: [(&CStr, &AtomicU64, u16); 11] = [
             (c_str!("migrated"), &STATS.migrated, 0o444),
             (c_str!("ring_lock_busy"), &STATS.ring_lock_busy, 0o444),
             (c_str!("teardown_won"), &STATS.teardown_won, 0o444),
@@ -274,6 +284,7 @@ impl DebugFs {
             (c_str!("recopied_slots"), &STATS.recopied_slots, 0o444),
             (c_str!("irqoff_count"), &STATS.irqoff_count, 0o644),
             (c_str!("one_phase"), &ONE_PHASE, 0o644),
+            (c_str!("copy_delay_us"), &COPY_DELAY_US, 0o644),
             (c_str!("aio_nr"), &crate::AIO_NR, 0o444),
         ];
         for (name, counter, mode) in counters {

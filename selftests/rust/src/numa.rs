@@ -173,6 +173,26 @@ pub fn set_block_state(block: u32, state: &str, timeout: Duration) -> Result<(),
     }
 }
 
+/// A writable debugfs knob of the module, set for as long as this lives, then back to 0.
+pub struct Knob(&'static str);
+
+impl Knob {
+    pub fn set(name: &'static str, value: u64) -> Result<Self, String> {
+        fs::write(
+            format!("/sys/kernel/debug/rust_aio/{name}"),
+            value.to_string(),
+        )
+        .map_err(|e| format!("{name}: {e}"))?;
+        Ok(Self(name))
+    }
+}
+
+impl Drop for Knob {
+    fn drop(&mut self) {
+        let _ = fs::write(format!("/sys/kernel/debug/rust_aio/{}", self.0), "0");
+    }
+}
+
 /// One of the module's migration counters in `/sys/kernel/debug/rust_aio/`.
 pub fn counter(name: &str) -> u64 {
     fs::read_to_string(format!("/sys/kernel/debug/rust_aio/{name}"))

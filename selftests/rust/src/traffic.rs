@@ -29,6 +29,8 @@ pub struct Config {
     /// Percentages of TIMER and WORK operations; the rest are NOOPs.
     pub timer_percent: u64,
     pub work_percent: u64,
+    /// Most events the mapping reaper takes (and `head` it stores) at a time.
+    pub mapping_batch: usize,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             mapping_phase: Some(Duration::from_millis(150)),
             timer_percent: 10,
             work_percent: 10,
+            mapping_batch: 256,
         }
     }
 }
@@ -372,7 +375,7 @@ fn mapping_reaper(s: &Shared, phase: Duration) {
             let end = Instant::now() + phase;
             while Instant::now() < end && !all_reaped(s) && !s.quit.load(Ordering::SeqCst) {
                 out.clear();
-                let n = s.ring.reap(&mut out, 256);
+                let n = s.ring.reap(&mut out, s.config.mapping_batch);
                 for e in &out {
                     s.account(e);
                 }
@@ -383,6 +386,10 @@ fn mapping_reaper(s: &Shared, phase: Duration) {
                 }
             }
         }
-        std::thread::sleep(phase);
+        // The ioctl reapers' turn; checked often, so that a long phase does not hold up stop().
+        let end = Instant::now() + phase;
+        while Instant::now() < end && !all_reaped(s) && !s.quit.load(Ordering::SeqCst) {
+            std::thread::sleep(phase.min(Duration::from_millis(10)));
+        }
     }
 }

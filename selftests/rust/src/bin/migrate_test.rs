@@ -8,7 +8,7 @@
 //! usage: migrate_test [NAME_SUBSTRING...]   (no argument: every test)
 //! STRESS_SECONDS=N makes each traffic phase last at least N seconds.
 
-use rust_aio_tests::numa::{self, Counters, PAGE_SIZE};
+use rust_aio_tests::numa::{self, Counters, Knob, PAGE_SIZE};
 use rust_aio_tests::traffic::{Config, Report, Traffic};
 use rust_aio_tests::{
     ensure, ensure_eq, make_iocb, stress_seconds, Device, Outcome, RingView, Tap,
@@ -859,13 +859,54 @@ fn mremap_races_migration_and_destroy() -> Result<Outcome, String> {
     Ok(Outcome::Pass)
 }
 
+/// Test 9: completions lap a two-page ring while one page is between the two copies of a
+/// two-phase migration (widened to 50 ms by the debugfs knob `copy_delay_us`): the user-space
+/// reaper drains the other page, stops at the migrating one, and the submitters fill the ring
+/// round again. The second copy must take every slot written since the first, however far
+/// `tail` went round.
+fn ring_laps_between_copies() -> Result<Outcome, String> {
+    // 255 slots: 127 in page 0 (after the header), 128 in page 1.
+    const EVENTS: u32 = 250;
+    const ROUNDS: u64 = 100;
+    let before = Counters::now();
+    let _delay = Knob::set("copy_delay_us", 50_000)?;
+    let config = Config {
+        submitters: 1,
+        ioctl_reapers: 0,
+        mapping_phase: Some(Duration::from_secs(3600)),
+        timer_percent: 0,
+        work_percent: 0,
+        // `head` moves on a few events at a time, up to the migrating page.
+        mapping_batch: 4,
+    };
+    let traffic = Traffic::start(EVENTS, config)?;
+    let pages = numa::touch_pages(traffic.ctx(), 2);
+    let mut where_now = numa::nodes_of(0, &pages).map_err(|e| format!("errno {e}"))?;
+    let (mut moves, mut target) = (0u64, 1);
+    for round in 0..ROUNDS {
+        if traffic.failed().is_some() {
+            break;
+        }
+        // Mostly page 1, whose slots the reaper cannot pass while it migrates; page 0 (the
+        // header) every fourth round.
+        let page = usize::from(round % 4 != 3);
+        moves += numa::move_verified(0, &pages[page..=page], target, &mut where_now[page..=page])?;
+        if page == 1 {
+            target ^= 1;
+        }
+    }
+    finish(traffic, "ring laps between copies", moves, &before)?;
+    ensure!(moves >= ROUNDS / 2, "only {moves} verified moves");
+    Ok(Outcome::Pass)
+}
+
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).collect();
     let wanted =
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     let mut tap = Tap::new();
     type Test = fn() -> Result<Outcome, String>;
-    let tests: [(&str, Test); 8] = [
+    let tests: [(&str, Test); 9] = [
         ("move_pages_ping_pong", ping_pong),
         ("migratepages_both_ways", migratepages),
         ("compaction_under_traffic", compaction),
@@ -877,6 +918,7 @@ fn main() {
             "mremap_races_migration_and_destroy",
             mremap_races_migration_and_destroy,
         ),
+        ("ring_laps_between_copies", ring_laps_between_copies),
     ];
     for (name, test) in tests {
         if wanted(name) {
