@@ -23,7 +23,8 @@
 //! # Two-phase copy
 //!
 //! With `ring_lock` held, only completions still write the page: the event slot at `tail` and
-//! the header's `tail`. So the page is copied whole with interrupts **on**, after noting `tail`;
+//! the header's `tail`. So the page is copied whole with interrupts **on**, after noting where
+//! completions are (`tail`, and how many were ever posted);
 //! then, under `completion_lock`, only the slots of this page written since (and the header, for
 //! page 0) are copied again before the swap. The interrupts-off window grows with the
 //! completions that raced the first copy, not with the page size — the idea discussed in the
@@ -209,7 +210,7 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
     // `completion_lock` with interrupts off, only what completions wrote since. One-phase (the
     // debugfs knob `one_phase`, for the benchmark): the whole page under the lock, as fs/aio.c.
     let one_phase = ONE_PHASE.load(Ordering::Relaxed) != 0;
-    let tail_then = ring.tail();
+    let mark = ring.completion_mark();
     if !one_phase {
         // SAFETY: Both folios are valid, locked, and the same size (order 0).
         unsafe {
@@ -237,10 +238,10 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
             0
         } else if cfg!(mutant = "single-copy-migrate") {
             // Test-only mutant: no second copy, so events that raced the first are lost.
-            let _ = tail_then;
+            let _ = mark;
             0
         } else {
-            both.recopy_since(index, src, dst, tail_then)
+            both.recopy_since(index, src, dst, mark)
         };
         (both.replace_folio(index, dst_ref), recopied)
     };

@@ -153,6 +153,10 @@ pub(crate) struct Ring {
     /// `completion_lock`, after the event it publishes (Release); reapers read it without the
     /// lock (Acquire), so a `tail` written by user space never makes them read unwritten slots.
     tail: AtomicU32,
+    /// Events ever posted (wrapping): written under `completion_lock` after the `tail` of the
+    /// event it counts (Release). Migration's second copy tells from it how far `tail` went,
+    /// which `tail` alone cannot: it may have gone round the ring.
+    posted: AtomicU64,
     /// Submissions that may still be made without overflowing the ring (fs/aio.c's
     /// `reqs_available`, without the per-CPU batching).
     reqs_available: AtomicU32,
@@ -192,6 +196,7 @@ impl Ring {
             ),
             folios: UnsafeCell::new(KVec::new()),
             tail: AtomicU32::new(0),
+            posted: AtomicU64::new(0),
             reqs_available: AtomicU32::new(free_slots),
         })
     }
@@ -299,11 +304,14 @@ impl<'a> RingGuard<'a> {
         unsafe { self.ring.folios_locked() }
     }
 
-    /// The ring's `tail` now: migration's first copy has every event before it (`migrate.rs`).
-    pub(crate) fn tail(&self) -> u32 {
-        // Acquire: pairs with the Release in `CompletionGuard::post`, so the events before this
-        // `tail` are in the page when it is copied.
-        self.ring.tail.load(Ordering::Acquire)
+    /// Where completions are now: migration's first copy has every event before this mark in
+    /// it (`migrate.rs`).
+    pub(crate) fn completion_mark(&self) -> CompletionMark {
+        // Acquire, `posted` first: a post counted in it has its `tail` visible, so `tail` is at
+        // least where `posted` says, and its events are in the page when it is copied.
+        let posted = self.ring.posted.load(Ordering::Acquire);
+        let tail = self.ring.tail.load(Ordering::Acquire);
+        CompletionMark { posted, tail }
     }
 
     /// Takes `completion_lock` as well, which allows changing the folios.
@@ -393,6 +401,13 @@ impl MutantGuard<'_> {
     }
 }
 
+/// Where completions were when migration's first copy began ([`RingGuard::completion_mark`]).
+#[derive(Clone, Copy)]
+pub(crate) struct CompletionMark {
+    posted: u64,
+    tail: u32,
+}
+
 /// Proof that both `ring_lock` and `completion_lock` are held: the folios may change.
 pub(crate) struct BothGuard<'a> {
     ring: &'a Ring,
@@ -414,36 +429,45 @@ impl BothGuard<'_> {
     }
 
     /// Migration's second copy: copies from `src` to `dst`, the old and new folio of ring page
-    /// `index`, what was written to that page since the ring's `tail` was `tail_then` — the
-    /// event slots in `[tail_then, tail)` that lie in the page and, for page 0, the header.
-    /// Returns the number of slots copied. Nothing else in the page can have changed: `head`
-    /// is written by reapers holding `ring_lock` (as the caller does) and by user space, whose
-    /// page-table entries migration has replaced; and fewer than `nr_events` events can
-    /// complete while nobody reaps, so the range cannot have lapped the ring.
+    /// `index`, what was written to that page since `mark` — the event slots of the events
+    /// posted since, from the marked `tail` on, that lie in the page and, for page 0, the
+    /// header. Returns the number of slots copied.
+    ///
+    /// Nothing else in the page can have changed: `head` is written by reapers holding
+    /// `ring_lock` (as the caller does) and by user space, whose page-table entries for this page
+    /// migration has replaced. But user space may still reap the other pages and store `head`,
+    /// so `tail` may have gone round the ring meanwhile: the number of events posted, not the
+    /// new `tail`, says how many slots were written (`ring_laps_between_copies` in
+    /// migrate_test). Counting from a `posted` read before the marked `tail` may overcount,
+    /// which only copies unchanged slots again.
     pub(crate) fn recopy_since(
         &self,
         index: usize,
         src: &Folio,
         dst: &Folio,
-        tail_then: u32,
+        mark: CompletionMark,
     ) -> u32 {
         let nr_events = self.ring.nr_events as usize;
-        let tail_now = self.ring.tail.load(Ordering::Relaxed) as usize;
-        let tail_then = tail_then as usize % nr_events;
         if index == 0 {
             dst.copy_range_from(src, 0, HEADER_SIZE);
         }
+        let posted = self.ring.posted.load(Ordering::Relaxed);
+        let written = posted.wrapping_sub(mark.posted).min(nr_events as u64) as usize;
+        let start = mark.tail as usize % nr_events;
+        let end = start + written;
+        let ranges: [(usize, usize); 2] = if written == nr_events {
+            [(0, nr_events), (0, 0)]
+        } else if end <= nr_events {
+            [(start, end), (0, 0)]
+        } else {
+            [(start, nr_events), (0, end - nr_events)]
+        };
         // The slots whose events live in this page.
         let first = (index * EVENTS_PER_PAGE).saturating_sub(EVENTS_OFFSET);
-        let end = ((index + 1) * EVENTS_PER_PAGE - EVENTS_OFFSET).min(nr_events);
-        let written: [(usize, usize); 2] = if tail_then <= tail_now {
-            [(tail_then, tail_now), (0, 0)]
-        } else {
-            [(tail_then, nr_events), (0, tail_now)]
-        };
+        let last = ((index + 1) * EVENTS_PER_PAGE - EVENTS_OFFSET).min(nr_events);
         let mut copied = 0;
-        for (from, to) in written {
-            let (from, to) = (from.max(first), to.min(end));
+        for (from, to) in ranges {
+            let (from, to) = (from.max(first), to.min(last));
             if from < to {
                 let offset = ((from + EVENTS_OFFSET) % EVENTS_PER_PAGE) * EVENT_SIZE;
                 dst.copy_range_from(src, offset, (to - from) * EVENT_SIZE);
@@ -489,6 +513,10 @@ impl CompletionGuard<'_> {
         fence(Ordering::Release);
         let header = SharedHeader::of(page0);
         header.tail.store(tail, Ordering::Relaxed);
+        let posted = self.ring.posted.load(Ordering::Relaxed);
+        self.ring
+            .posted
+            .store(posted.wrapping_add(1), Ordering::Release);
         let head = header.head.load(Ordering::Relaxed);
         self.completions.completed_events += 1;
         if self.completions.completed_events > 1 {
