@@ -270,3 +270,30 @@ struct mmu_notifier *rust_aio_mmu_notifier_get(const struct mmu_notifier_ops *op
 {
 	return mmu_notifier_get(ops, mm);
 }
+
+/*
+ * The submit path's user reads and writes, without a call into the generic
+ * copy routines for a handful of words: one user-access section each.
+ * -EFAULT when any word cannot be accessed (nothing is written to `dst` past
+ * that point).
+ */
+int rust_aio_get_user_u64s(u64 *dst, const void __user *src, unsigned int n)
+{
+	const u64 __user *from = src;
+	unsigned int i;
+
+	if (!user_access_begin(src, (unsigned long)n * sizeof(u64)))
+		return -EFAULT;
+	for (i = 0; i < n; i++)
+		unsafe_get_user(dst[i], &from[i], efault);
+	user_access_end();
+	return 0;
+efault:
+	user_access_end();
+	return -EFAULT;
+}
+
+int rust_aio_put_user_u32(u32 value, void __user *dst)
+{
+	return put_user(value, (u32 __user *)dst);
+}

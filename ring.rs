@@ -51,7 +51,7 @@
 
 use core::{
     cell::UnsafeCell,
-    mem::size_of,
+    mem::{size_of, MaybeUninit},
     pin::Pin,
     ptr::null_mut,
     sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
@@ -495,20 +495,30 @@ impl CompletionGuard<'_> {
     }
 
     fn post(&mut self, event: &sys::io_event) {
+        self.post_many(core::slice::from_ref(event));
+    }
+
+    /// Posts `events` in order: one `tail` update for all of them.
+    fn post_many(&mut self, events: &[sys::io_event]) {
         let nr_events = self.ring.nr_events;
-        let tail = self.ring.tail.load(Ordering::Relaxed);
-        let pos = tail as usize + EVENTS_OFFSET;
+        let mut tail = self.ring.tail.load(Ordering::Relaxed);
         let folios = self.folios();
-        let (Some(page0), Some(folio)) = (folios.first(), folios.get(pos / EVENTS_PER_PAGE)) else {
+        let Some(page0) = folios.first() else {
             // Teardown waits for every request first: a ring is never gone while one completes.
             return;
         };
-        // The slot is outside [head, tail), so no reader looks at it, and `completion_lock`
-        // excludes other writers.
-        folio.write((pos % EVENTS_PER_PAGE) * EVENT_SIZE, *event);
-        // smp_wmb(): the event is visible before the tail that publishes it, to the kernel's
+        for event in events {
+            let pos = tail as usize + EVENTS_OFFSET;
+            let Some(folio) = folios.get(pos / EVENTS_PER_PAGE) else {
+                return;
+            };
+            // The slot is outside [head, tail), so no reader looks at it, and `completion_lock`
+            // excludes other writers.
+            folio.write((pos % EVENTS_PER_PAGE) * EVENT_SIZE, *event);
+            tail = if tail + 1 >= nr_events { 0 } else { tail + 1 };
+        }
+        // smp_wmb(): the events are visible before the tail that publishes them, to the kernel's
         // reapers (Release store) and to user space (fence, then the header's store).
-        let tail = if tail + 1 >= nr_events { 0 } else { tail + 1 };
         self.ring.tail.store(tail, Ordering::Release);
         fence(Ordering::Release);
         let header = SharedHeader::of(page0);
@@ -516,9 +526,9 @@ impl CompletionGuard<'_> {
         let posted = self.ring.posted.load(Ordering::Relaxed);
         self.ring
             .posted
-            .store(posted.wrapping_add(1), Ordering::Release);
+            .store(posted.wrapping_add(events.len() as u64), Ordering::Release);
         let head = header.head.load(Ordering::Relaxed);
-        self.completions.completed_events += 1;
+        self.completions.completed_events += events.len() as u32;
         if self.completions.completed_events > 1 {
             self.give_back_slots(head, tail);
         }
@@ -641,6 +651,54 @@ extern "C" fn ring_may_split(_vma: *mut sys::vm_area_struct, _addr: c_ulong) -> 
 struct Completion {
     event: sys::io_event,
     eventfd: Option<EventFd>,
+}
+
+/// NOOPs completed by one SUBMIT, posted together when it ends (or when this is full): one
+/// `completion_lock`, one wake-up, one update of the requests in flight for all of them.
+///
+/// # Invariants
+///
+/// The first `len` entries of `events` are initialised (nothing is zeroed up front: this lives
+/// on the stack of every SUBMIT).
+struct NoopBatch {
+    events: [MaybeUninit<sys::io_event>; NOOP_BATCH],
+    eventfds: [Option<EventFd>; NOOP_BATCH],
+    len: usize,
+}
+
+const NOOP_BATCH: usize = 32;
+
+impl NoopBatch {
+    fn new() -> Self {
+        Self {
+            events: [const { MaybeUninit::uninit() }; NOOP_BATCH],
+            eventfds: [const { None }; NOOP_BATCH],
+            len: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == NOOP_BATCH
+    }
+
+    fn push(&mut self, completion: Completion) {
+        if let (Some(event), Some(eventfd)) = (
+            self.events.get_mut(self.len),
+            self.eventfds.get_mut(self.len),
+        ) {
+            event.write(completion.event);
+            *eventfd = completion.eventfd;
+            // INVARIANT: The entry at the old `len` was just written.
+            self.len += 1;
+        }
+    }
+
+    fn events(&self) -> &[sys::io_event] {
+        let events = self.events.get(..self.len).unwrap_or(&[]);
+        // SAFETY: The first `len` entries are initialised (type invariant), and
+        // `MaybeUninit<T>` has the layout of `T`.
+        unsafe { &*(events as *const [MaybeUninit<sys::io_event>] as *const [sys::io_event]) }
+    }
 }
 
 /// A submitted `RUST_AIO_CMD_TIMER`: its hrtimer expires in hard IRQ and hands it to
@@ -932,9 +990,30 @@ impl Context {
     }
 
     fn end_request(&self) {
-        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && self.is_dead() {
+        self.end_requests(1);
+    }
+
+    fn end_requests(&self, n: usize) {
+        if self.inflight.fetch_sub(n, Ordering::SeqCst) == n && self.is_dead() {
             self.wait.wake_up_all();
         }
+    }
+
+    /// Completes the NOOPs of `batch` (see [`NoopBatch`]); process context.
+    fn complete_noops(&self, batch: &mut NoopBatch) {
+        let n = batch.len;
+        if n == 0 {
+            return;
+        }
+        self.ring.lock_completions().post_many(batch.events());
+        for eventfd in batch.eventfds.iter_mut().take(n) {
+            if let Some(eventfd) = eventfd.take() {
+                eventfd.signal();
+            }
+        }
+        batch.len = 0;
+        self.wait.wake_up_all();
+        self.end_requests(n);
     }
 
     /// Completes a request: posts its event, signals its eventfd, wakes the reapers. Runs in
@@ -961,17 +1040,15 @@ impl Context {
     /// checks in its order: reserved fields and sizes (EINVAL), a free slot (EAGAIN), the
     /// eventfd (EBADF, EINVAL), the write of `aio_key` (EFAULT), and last the operation itself
     /// (EINVAL).
-    fn submit_one(self: &Arc<Self>, user_iocb: UserPtr) -> Result {
-        let iocb: sys::iocb = UserSlice::new(user_iocb, size_of::<sys::iocb>())
-            .reader()
-            .read()?;
+    fn submit_one(self: &Arc<Self>, user_iocb: UserPtr, noops: &mut NoopBatch) -> Result {
+        let iocb: sys::iocb = mm::read_user_words(user_iocb)?;
         if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
             return Err(EINVAL);
         }
         if !self.ring.reserve_slot() {
             return Err(EAGAIN);
         }
-        let result = self.start(&iocb, user_iocb);
+        let result = self.start(&iocb, user_iocb, noops);
         if result.is_err() {
             self.ring.unreserve_slot();
         }
@@ -994,7 +1071,12 @@ impl Context {
     }
 
     /// A request that cannot be allocated fails with EAGAIN, as in fs/aio.c's `io_submit_one()`.
-    fn start(self: &Arc<Self>, iocb: &sys::iocb, user_iocb: UserPtr) -> Result {
+    fn start(
+        self: &Arc<Self>,
+        iocb: &sys::iocb,
+        user_iocb: UserPtr,
+        noops: &mut NoopBatch,
+    ) -> Result {
         let eventfd = if iocb.aio_flags & sys::IOCB_FLAG_RESFD != 0 {
             Some(EventFd::from_fd(iocb.aio_resfd)?)
         } else {
@@ -1002,9 +1084,7 @@ impl Context {
         };
         // fs/aio.c writes `KIOCB_KEY` (0) to `aio_key`: a read-only iocb is EFAULT. The iocb was
         // read whole, so the address does not wrap.
-        UserSlice::new(user_iocb + AIO_KEY_OFFSET, size_of::<u32>())
-            .writer()
-            .write(&0u32)?;
+        mm::write_user_u32(user_iocb + AIO_KEY_OFFSET, 0)?;
         let op = Self::operation(iocb)?;
         let completion = Completion {
             event: sys::io_event {
@@ -1017,8 +1097,11 @@ impl Context {
         };
         match op {
             Operation::Noop => {
+                if noops.is_full() {
+                    self.complete_noops(noops);
+                }
                 self.begin_request()?;
-                self.complete(&completion, None);
+                noops.push(completion);
             }
             Operation::Timer { nanoseconds } => {
                 let req = ListArc::pin_init(
@@ -1387,22 +1470,44 @@ impl FileContexts {
         let ctx = self.lookup(user_id)?;
         // More than the ring holds cannot all be queued; fs/aio.c clamps the same way.
         let nr = (nr as u64).min(u64::from(ctx.ring.nr_events())) as usize;
-        let mut pointers = UserSlice::new(iocbpp, nr * size_of::<u64>()).reader();
+        let mut noops = NoopBatch::new();
+        let (submitted, result) = Self::submit_all(&ctx, nr, iocbpp, &mut noops);
+        ctx.complete_noops(&mut noops);
+        match result {
+            Err(err) if submitted == 0 => Err(err),
+            _ => Ok(submitted),
+        }
+    }
+
+    /// Submits the iocbs until the first that fails: how many were queued, and its error.
+    /// The pointers are read a batch at a time; a batch that cannot be read whole is read one
+    /// by one, so that those before an unreadable pointer are submitted, as in fs/aio.c.
+    fn submit_all(
+        ctx: &Arc<Context>,
+        nr: usize,
+        iocbpp: UserPtr,
+        noops: &mut NoopBatch,
+    ) -> (usize, Result) {
+        // Eight at a time: a small array, zeroed on every SUBMIT.
+        let mut pointers = [0u64; 8];
         let mut submitted = 0;
         while submitted < nr {
-            let result = pointers
-                .read::<u64>()
-                .and_then(|user_iocb| ctx.submit_one(user_iocb as UserPtr));
-            if let Err(err) = result {
-                return if submitted > 0 {
-                    Ok(submitted)
-                } else {
-                    Err(err)
-                };
+            let at = iocbpp.wrapping_add(submitted * size_of::<u64>());
+            let mut chunk = (nr - submitted).min(pointers.len());
+            if mm::read_user_u64s(at, &mut pointers[..chunk]).is_err() {
+                chunk = 1;
+                if let Err(err) = mm::read_user_u64s(at, &mut pointers[..1]) {
+                    return (submitted, Err(err));
+                }
             }
-            submitted += 1;
+            for &user_iocb in &pointers[..chunk] {
+                if let Err(err) = ctx.submit_one(user_iocb as UserPtr, noops) {
+                    return (submitted, Err(err));
+                }
+                submitted += 1;
+            }
         }
-        Ok(submitted)
+        (submitted, Ok(()))
     }
 
     /// `io_getevents()`; `deadline` as for [`Context::get_events`].

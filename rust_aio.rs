@@ -234,17 +234,11 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
             Ok(0)
         }
         sys::RUST_AIO_IOC_SUBMIT => {
-            let submit: sys::rust_aio_submit =
-                UserSlice::new(arg, size_of::<sys::rust_aio_submit>())
-                    .reader()
-                    .read()?;
+            let submit: sys::rust_aio_submit = crate::mm::read_user_words(arg)?;
             contexts.submit(submit.ctx, submit.nr, submit.iocbpp as UserPtr)
         }
         sys::RUST_AIO_IOC_GETEVENTS => {
-            let get: sys::rust_aio_getevents =
-                UserSlice::new(arg, size_of::<sys::rust_aio_getevents>())
-                    .reader()
-                    .read()?;
+            let get: sys::rust_aio_getevents = crate::mm::read_user_words(arg)?;
             let deadline = match get.timeout {
                 0 => None,
                 timeout => deadline_after(timeout as UserPtr)?,
