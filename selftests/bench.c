@@ -19,6 +19,27 @@
  *   aio_ring_move      move_pages(2) of kernel aio's ring page 0 between the
  *                      nodes, ns per move verified by asking where it is
  *   rust_ring_move     the same call on rust_aio's ring page 0
+ *   rust_noop_b32_ring_migrating[_1phase]
+ *                      rust_noop_b32_ring while another thread moves every page
+ *                      of that ring between the nodes without a pause, with
+ *                      two-phase migration (the module's) and with fs/aio.c's
+ *                      one-phase copy (debugfs one_phase)
+ *   rust_noop_b32_ioctl_migrating
+ *                      the same for rust_noop_b32_ioctl (reaped by GETEVENTS,
+ *                      which reads the ring through the kernel's mapping)
+ *   irqoff_{2,1}phase[_p99]
+ *                      the interrupts-off window of each page migrated during
+ *                      those runs (debugfs irqoff_samples): median with min and
+ *                      max over all windows, and the 99th percentile
+ *   {rust,aio}_ctx_bytes, _ctx_kernel_bytes
+ *                      memory per context of 128 events (rust_aio against
+ *                      io_setup): MemFree's drop over 1000 contexts, ring pages
+ *                      included; and Slab + Percpu only (kioctx, its per-CPU
+ *                      counters, and rust_aio's objects)
+ *   {rust,aio}_req_bytes
+ *                      Slab per request in flight, 4000 of them: rust_aio
+ *                      TIMERs (an hour away) against fs/aio.c POLLs on an
+ *                      eventfd that never becomes readable (aio_kiocb)
  *
  * Output: a table, then the same as CSV between "@@BENCH_CSV@@" lines for
  * make bench to keep under build/bench/.
@@ -36,12 +57,14 @@
 #define OPS 20000
 
 struct figure {
-	const char *name, *peer;
+	const char *name, *peer, *unit;
 	double median, min, max;
 };
 
 static int reps = 7;
-static struct figure figures[32];
+/* BENCH_ONLY=name[,name...]: measure only these figures (for profiling). */
+static const char *only;
+static struct figure figures[48];
 static int nfigures;
 
 static double now_ns(void)
@@ -64,10 +87,13 @@ static void measure(const char *name, const char *peer, long (*one)(void *, int)
 		    int batch)
 {
 	double samples[64], start;
-	struct figure *f = &figures[nfigures++];
+	struct figure *f;
 	long done;
 	int i;
 
+	if (only && !strstr(only, name))
+		return;
+	f = &figures[nfigures++];
 	one(arg, batch); /* warm up */
 	for (i = 0; i < reps; i++) {
 		start = now_ns();
@@ -79,8 +105,20 @@ static void measure(const char *name, const char *peer, long (*one)(void *, int)
 		samples[i] = (now_ns() - start) / done;
 	}
 	qsort(samples, reps, sizeof(samples[0]), cmp_double);
-	*f = (struct figure){ name, peer, samples[reps / 2], samples[0], samples[reps - 1] };
+	*f = (struct figure){ name, peer, "ns/op", samples[reps / 2], samples[0],
+			      samples[reps - 1] };
 	printf("# %-20s %9.0f ns/op (min %.0f, max %.0f)\n", name, f->median, f->min, f->max);
+	fflush(stdout);
+}
+
+/* A figure measured elsewhere (a distribution, a size). */
+static void add_figure(const char *name, const char *peer, const char *unit, double median,
+		       double min, double max)
+{
+	if (only && !strstr(only, name))
+		return;
+	figures[nfigures++] = (struct figure){ name, peer, unit, median, min, max };
+	printf("# %-20s %9.0f %s (min %.0f, max %.0f)\n", name, median, unit, min, max);
 	fflush(stdout);
 }
 
@@ -254,6 +292,242 @@ static long run_move(void *arg, int batch)
 	return moved;
 }
 
+/* ---- traffic while every ring page migrates ---------------------------------- */
+
+struct migrator {
+	void *pages[64];
+	int npages;
+	atomic_bool stop;
+	long moves;
+};
+
+static void *migrate_all(void *arg)
+{
+	struct migrator *m = arg;
+	int nodes[64], status[64], node = 1, i;
+
+	while (!atomic_load(&m->stop)) {
+		for (i = 0; i < m->npages; i++)
+			nodes[i] = node;
+		if (syscall(SYS_move_pages, 0, m->npages, m->pages, nodes, status,
+			    2 /* MPOL_MF_MOVE */) == 0)
+			for (i = 0; i < m->npages; i++)
+				m->moves += status[i] == node;
+		node ^= 1;
+	}
+	return NULL;
+}
+
+static void write_knob(const char *name, long value)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/rust_aio/%s", name);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%ld\n", value) < 0 || fclose(f)) {
+		fprintf(stderr, "bench: cannot write %s\n", path);
+		exit(1);
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The interrupts-off windows recorded since irqoff_count was reset. */
+static void irqoff_figures(const char *name, const char *p99_name, const char *peer)
+{
+	static unsigned int w[4096];
+	unsigned long n = rust_aio_debugfs_u64("irqoff_count"), i = 0;
+	FILE *f = fopen("/sys/kernel/debug/rust_aio/irqoff_samples", "r");
+
+	if (n > 4096)
+		n = 4096;
+	while (f && i < n && fscanf(f, "%u", &w[i]) == 1)
+		i++;
+	if (f)
+		fclose(f);
+	if (i == 0) {
+		fprintf(stderr, "bench: no migration recorded for %s\n", name);
+		exit(1);
+	}
+	qsort(w, i, sizeof(w[0]), cmp_u32);
+	add_figure(name, peer, "ns", w[i / 2], w[0], w[i - 1]);
+	add_figure(p99_name, peer ? "irqoff_1phase_p99" : NULL, "ns", w[i * 99 / 100],
+		   w[i * 99 / 100], w[i * 99 / 100]);
+	printf("# %lu windows\n", i);
+}
+
+/* NOOP throughput of `r` while every page of its ring moves, in one mode; the
+ * windows recorded meanwhile become the irqoff figures unless `irqoff` is 0. */
+static void migrating(struct rust *r, const char *name, const char *peer, bool one_phase,
+		      bool irqoff)
+{
+	struct migrator m = { .npages = 0 };
+	pthread_t t;
+	int i;
+
+	if (only && !strstr(only, name) && !strstr(only, "irqoff"))
+		return;
+	/* move_pages() only moves pages this process has mapped: touch them. */
+	for (i = 0; i < 64 && i * 4096 < 32 + 32 * (256 + 2); i++) {
+		m.pages[m.npages++] = (char *)r->ctx + i * 4096;
+		(void)*(volatile char *)m.pages[i];
+	}
+	write_knob("one_phase", one_phase);
+	write_knob("irqoff_count", 0);
+	pthread_create(&t, NULL, migrate_all, &m);
+	measure(name, peer, run_rust, r, MAX_BATCH);
+	atomic_store(&m.stop, true);
+	pthread_join(t, NULL);
+	write_knob("one_phase", 0);
+	printf("# %s: %ld page moves meanwhile\n", name, m.moves);
+	if (!irqoff)
+		return;
+	if (one_phase)
+		irqoff_figures("irqoff_1phase", "irqoff_1phase_p99", NULL);
+	else
+		irqoff_figures("irqoff_2phase", "irqoff_2phase_p99", "irqoff_1phase");
+}
+
+/* ---- memory ---------------------------------------------------------------------- */
+
+#define MEM_CONTEXTS 1000
+#define MEM_REQUESTS 4000
+
+/* Bytes of /proc/meminfo's `field` (kB there). */
+static double meminfo(const char *field)
+{
+	char line[256];
+	double kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
+			kb = atof(line + strlen(field) + 1);
+	if (f)
+		fclose(f);
+	return kb * 1024;
+}
+
+static double kernel_objects(void)
+{
+	return meminfo("Slab") + meminfo("Percpu");
+}
+
+/* Memory per context: [0] all (MemFree), [1] Slab + Percpu. */
+static void per_context(bool rust, double out[2])
+{
+	static aio_context_t ctx[MEM_CONTEXTS];
+	double free0, obj0;
+	int fd = rust ? rust_aio_open() : -1, i;
+
+	sync();
+	free0 = meminfo("MemFree");
+	obj0 = kernel_objects();
+	for (i = 0; i < MEM_CONTEXTS; i++) {
+		ctx[i] = 0;
+		if (rust ? rust_aio_setup(fd, 128, &ctx[i]) : syscall(SYS_io_setup, 128, &ctx[i])) {
+			perror("bench: setup");
+			exit(1);
+		}
+	}
+	out[0] = (free0 - meminfo("MemFree")) / MEM_CONTEXTS;
+	out[1] = (kernel_objects() - obj0) / MEM_CONTEXTS;
+	for (i = 0; i < MEM_CONTEXTS; i++)
+		if (!rust)
+			syscall(SYS_io_destroy, ctx[i]);
+	if (rust)
+		close(fd);
+}
+
+/* Slab per request in flight. */
+static double per_request(bool rust)
+{
+	static struct iocb cbs[MEM_REQUESTS], *list[MEM_REQUESTS];
+	int fd = rust ? rust_aio_open() : -1, efd = eventfd(0, EFD_CLOEXEC), i;
+	aio_context_t ctx = 0;
+	double slab0, bytes;
+	long done = 0, n;
+
+	if ((rust ? rust_aio_setup(fd, MEM_REQUESTS, &ctx) :
+		    syscall(SYS_io_setup, MEM_REQUESTS, &ctx)) || efd < 0) {
+		perror("bench: setup");
+		exit(1);
+	}
+	for (i = 0; i < MEM_REQUESTS; i++) {
+		cbs[i] = rust ? (struct iocb){ .aio_lio_opcode = RUST_AIO_CMD_TIMER,
+					       .aio_offset = 3600LL * 1000000000 } :
+				(struct iocb){ .aio_lio_opcode = IOCB_CMD_POLL, .aio_fildes = efd,
+					       .aio_buf = POLLIN };
+		list[i] = &cbs[i];
+	}
+	slab0 = kernel_objects();
+	while (done < MEM_REQUESTS) {
+		n = rust ? rust_aio_submit(fd, ctx, MEM_REQUESTS - done, list + done) :
+			   syscall(SYS_io_submit, ctx, MEM_REQUESTS - done, list + done);
+		if (n <= 0) {
+			perror("bench: submit");
+			exit(1);
+		}
+		done += n;
+	}
+	bytes = (kernel_objects() - slab0) / MEM_REQUESTS;
+	if (rust) {
+		rust_aio_destroy(fd, ctx);
+		close(fd);
+	} else {
+		syscall(SYS_io_destroy, ctx);
+	}
+	close(efd);
+	return bytes;
+}
+
+static void memory_figures(void)
+{
+	double rc[64][2], ac[64][2], rr[64], ar[64], v[64];
+	FILE *f;
+	int i, k;
+
+	if (only && !strstr(only, "bytes"))
+		return;
+	/* Room for the contexts: fs/aio.c's aio-max-nr, rust_aio's max_events. */
+	f = fopen("/proc/sys/fs/aio-max-nr", "w");
+	if (f) {
+		fprintf(f, "%d\n", 1 << 20);
+		fclose(f);
+	}
+	f = fopen("/sys/module/rust_aio/parameters/max_events", "w");
+	if (f) {
+		fprintf(f, "%d\n", 1 << 20);
+		fclose(f);
+	}
+	for (i = 0; i < reps; i++) {
+		per_context(true, rc[i]);
+		per_context(false, ac[i]);
+		rr[i] = per_request(true);
+		ar[i] = per_request(false);
+	}
+#define MEDIAN(name, peer, expr)                                                  \
+	do {                                                                      \
+		for (k = 0; k < reps; k++)                                        \
+			v[k] = (expr);                                            \
+		qsort(v, reps, sizeof(v[0]), cmp_double);                         \
+		add_figure(name, peer, "B", v[reps / 2], v[0], v[reps - 1]);      \
+	} while (0)
+	MEDIAN("aio_ctx_bytes", NULL, ac[k][0]);
+	MEDIAN("rust_ctx_bytes", "aio_ctx_bytes", rc[k][0]);
+	MEDIAN("aio_ctx_kernel_bytes", NULL, ac[k][1]);
+	MEDIAN("rust_ctx_kernel_bytes", "aio_ctx_kernel_bytes", rc[k][1]);
+	MEDIAN("aio_req_bytes", NULL, ar[k]);
+	MEDIAN("rust_req_bytes", "aio_req_bytes", rr[k]);
+#undef MEDIAN
+}
+
 int main(void)
 {
 	static struct rust rust_ioctl, rust_ring, rust_two[2];
@@ -266,6 +540,9 @@ int main(void)
 
 	if (env && atoi(env) >= 5 && atoi(env) <= 64)
 		reps = atoi(env);
+	only = getenv("BENCH_ONLY");
+	if (only && !*only)
+		only = NULL;
 	printf("# bench: %d repetitions of %d operations per figure\n", reps, OPS);
 	fd = rust_aio_open();
 	efd = eventfd(1, EFD_CLOEXEC);
@@ -310,22 +587,29 @@ int main(void)
 	if (access("/sys/devices/system/node/node1", F_OK) == 0) {
 		measure("aio_ring_move", NULL, run_move, (void *)aio_sys.ctx, 1);
 		measure("rust_ring_move", "aio_ring_move", run_move, (void *)rust_ring.ctx, 1);
+		migrating(&rust_ring, "rust_noop_b32_ring_migrating_1phase", "rust_noop_b32_ring",
+			  true, true);
+		migrating(&rust_ring, "rust_noop_b32_ring_migrating", "rust_noop_b32_ring", false,
+			  true);
+		migrating(&rust_ioctl, "rust_noop_b32_ioctl_migrating", "rust_noop_b32_ioctl",
+			  false, false);
 	}
+	memory_figures();
 
-	printf("\n%-20s %10s %10s %10s  %-20s %7s\n", "figure", "median_ns", "min_ns", "max_ns",
-	       "peer", "ratio");
+	printf("\n%-36s %10s %10s %10s %-6s %-20s %7s\n", "figure", "median", "min", "max",
+	       "unit", "peer", "ratio");
 	for (i = 0; i < nfigures; i++) {
 		const struct figure *f = &figures[i], *p = peer_of(f);
 
-		printf("%-20s %10.0f %10.0f %10.0f  %-20s %7.2f\n", f->name, f->median, f->min,
-		       f->max, p ? p->name : "-", p ? f->median / p->median : 1.0);
+		printf("%-36s %10.0f %10.0f %10.0f %-6s %-20s %7.2f\n", f->name, f->median, f->min,
+		       f->max, f->unit, p ? p->name : "-", p ? f->median / p->median : 1.0);
 	}
-	printf("@@BENCH_CSV@@\nfigure,median_ns,min_ns,max_ns,peer,ratio\n");
+	printf("@@BENCH_CSV@@\nfigure,median,min,max,unit,peer,ratio\n");
 	for (i = 0; i < nfigures; i++) {
 		const struct figure *f = &figures[i], *p = peer_of(f);
 
-		printf("%s,%.0f,%.0f,%.0f,%s,%.3f\n", f->name, f->median, f->min, f->max,
-		       p ? p->name : "", p ? f->median / p->median : 1.0);
+		printf("%s,%.0f,%.0f,%.0f,%s,%s,%.3f\n", f->name, f->median, f->min, f->max,
+		       f->unit, p ? p->name : "", p ? f->median / p->median : 1.0);
 	}
 	printf("@@BENCH_CSV@@\n");
 	return 0;
