@@ -51,32 +51,28 @@
 
 use core::{
     cell::UnsafeCell,
-    mem::{size_of, MaybeUninit},
-    pin::Pin,
-    ptr::null_mut,
-    sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    mem::size_of,
+    sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 use kernel::{
-    container_of,
     ffi::{c_int, c_ulong},
-    impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
-    list::{List, ListArc, ListLinks},
-    new_spinlock, new_work,
+    list::{List, ListArc},
+    new_spinlock,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, SpinLock},
     types::ARef,
     uaccess::{UserPtr, UserSlice},
-    workqueue::{Work, WorkItem},
 };
 
 use crate::{
     misc::{this_module, FileOperations},
     mm::{self, Folio, MmGrab, RingFile, RingOps, VmOperations, Vma},
     owner::MmContextsRef,
+    request::{Completion, NoopBatch, TimerRequest, WorkRequest},
     sync::{IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard, WaitQueue, Wakeup},
     sys,
-    timer::{self, Cancel, EventFd, HrTimer, IrqWork},
+    timer::{self, Cancel, EventFd},
     Shared,
 };
 
@@ -647,215 +643,6 @@ extern "C" fn ring_may_split(_vma: *mut sys::vm_area_struct, _addr: c_ulong) -> 
     EINVAL.to_errno()
 }
 
-/// What completes an operation: its event and where to signal it.
-struct Completion {
-    event: sys::io_event,
-    eventfd: Option<EventFd>,
-}
-
-/// NOOPs completed by one SUBMIT, posted together when it ends (or when this is full): one
-/// `completion_lock`, one wake-up, one update of the requests in flight for all of them.
-///
-/// # Invariants
-///
-/// The first `len` entries of `events` are initialised (nothing is zeroed up front: this lives
-/// on the stack of every SUBMIT).
-struct NoopBatch {
-    events: [MaybeUninit<sys::io_event>; NOOP_BATCH],
-    eventfds: [Option<EventFd>; NOOP_BATCH],
-    len: usize,
-}
-
-const NOOP_BATCH: usize = 32;
-
-impl NoopBatch {
-    fn new() -> Self {
-        Self {
-            events: [const { MaybeUninit::uninit() }; NOOP_BATCH],
-            eventfds: [const { None }; NOOP_BATCH],
-            len: 0,
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.len == NOOP_BATCH
-    }
-
-    fn push(&mut self, completion: Completion) {
-        if let (Some(event), Some(eventfd)) = (
-            self.events.get_mut(self.len),
-            self.eventfds.get_mut(self.len),
-        ) {
-            event.write(completion.event);
-            *eventfd = completion.eventfd;
-            // INVARIANT: The entry at the old `len` was just written.
-            self.len += 1;
-        }
-    }
-
-    fn events(&self) -> &[sys::io_event] {
-        let events = self.events.get(..self.len).unwrap_or(&[]);
-        // SAFETY: The first `len` entries are initialised (type invariant), and
-        // `MaybeUninit<T>` has the layout of `T`.
-        unsafe { &*(events as *const [MaybeUninit<sys::io_event>] as *const [sys::io_event]) }
-    }
-}
-
-/// A submitted `RUST_AIO_CMD_TIMER`: its hrtimer expires in hard IRQ and hands it to
-/// [`FiredTimers`], whose irq_work completes it; or cancel or destroy stop the timer and complete
-/// it with `-ECANCELED`.
-///
-/// # Invariants
-///
-/// From submission until it is completed, the request is on its context's `pending_timers`
-/// list, which keeps it alive; whoever takes it off the list completes it. Once its timer has
-/// fired it is also on the [`FiredTimers`] stack, and only the irq_work takes it off the list.
-#[pin_data]
-struct TimerRequest {
-    #[pin]
-    timer: HrTimer,
-    #[pin]
-    links: ListLinks,
-    /// The next request on the [`FiredTimers`] stack.
-    next_fired: AtomicPtr<TimerRequest>,
-    ctx: Arc<Context>,
-    completion: Completion,
-}
-
-impl_has_list_links! {
-    impl HasListLinks<0> for TimerRequest { self.links }
-}
-impl_list_arc_safe! {
-    impl ListArcSafe<0> for TimerRequest { untracked; }
-}
-impl_list_item! {
-    impl ListItem<0> for TimerRequest { using ListLinks; }
-}
-
-// SAFETY: The hrtimer is only touched through the hrtimer API, which is thread-safe.
-unsafe impl Send for TimerRequest {}
-// SAFETY: See above.
-unsafe impl Sync for TimerRequest {}
-
-/// Timer requests whose hrtimer has expired, for the irq_work that completes them. One for the
-/// module: the expiry function may not touch its context after handing the request over (the
-/// context may be gone by then), only this, which outlives every context.
-///
-/// # Invariants
-///
-/// `fired` is a stack, linked through `next_fired`, of requests that are still on their
-/// context's `pending_timers` list (which keeps them alive) and whose timers have fired.
-#[pin_data]
-pub(crate) struct FiredTimers {
-    fired: AtomicPtr<TimerRequest>,
-    /// Completes what is on the stack; synchronised on drop (module unload).
-    #[pin]
-    work: IrqWork,
-}
-
-impl FiredTimers {
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
-            fired: AtomicPtr::new(null_mut()),
-            work <- IrqWork::new(complete_fired_timers),
-        })
-    }
-
-    /// Hands over a request whose timer expired, and makes sure the irq_work will run. Hard IRQ;
-    /// takes no lock.
-    fn push(&self, req: &TimerRequest) {
-        let req_ptr = (req as *const TimerRequest).cast_mut();
-        let mut head = self.fired.load(Ordering::Relaxed);
-        loop {
-            req.next_fired.store(head, Ordering::Relaxed);
-            // Release: `next_fired` is written before the request is seen on the stack.
-            match self.fired.compare_exchange_weak(
-                head,
-                req_ptr,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => head = now,
-            }
-        }
-        // After the push: a run that has begun already queues again and finds the request.
-        self.work.queue();
-    }
-}
-
-/// The hrtimer callback of a timer request (hard IRQ): no lock, no freeing, only the hand-over.
-///
-/// # Safety
-///
-/// Called by the hrtimer core with the `timer` of a started `TimerRequest`.
-unsafe extern "C" fn timer_expired(timer: *mut sys::hrtimer) -> sys::hrtimer_restart {
-    // SAFETY: The timer is the `timer` field of a `TimerRequest` that is alive: it is on its
-    // context's list until somebody removes it, and cancel and destroy remove it only after
-    // stopping the timer, which cannot happen while this callback runs.
-    let req = unsafe {
-        &*container_of!(
-            HrTimer::from_raw(timer) as *const HrTimer,
-            TimerRequest,
-            timer
-        )
-    };
-    // Read before the hand-over, after which the request may complete and go at any time.
-    let shared = req.ctx.shared;
-    shared.fired_timers.push(req);
-    sys::hrtimer_restart_HRTIMER_NORESTART
-}
-
-/// The irq_work of [`FiredTimers`]: completes every request on the stack.
-///
-/// # Safety
-///
-/// Called by the irq_work core with the `work` of a live, pinned `FiredTimers`.
-unsafe extern "C" fn complete_fired_timers(work: *mut sys::irq_work) {
-    // SAFETY: The work is the `work` field of a `FiredTimers` (`IrqWork` is transparent), which
-    // outlives its work (it synchronises it on drop).
-    let fired = unsafe { &*container_of!(work.cast::<IrqWork>().cast_const(), FiredTimers, work) };
-    // Acquire: pairs with the Release of the pushes.
-    let mut next = fired.fired.swap(null_mut(), Ordering::Acquire);
-    while !next.is_null() {
-        // SAFETY: Requests on the stack are alive: they are still on their context's list, and
-        // only this function takes fired requests off it (type invariant of `FiredTimers`).
-        let req = unsafe { &*next };
-        next = req.next_fired.load(Ordering::Relaxed);
-        // Its expiry function may still be running on another CPU, after the push: the request
-        // must outlive it (and so must everything it touches after the push: `FiredTimers`
-        // outlives every request, as unloading waits for the last one's completion).
-        req.timer.cancel_sync();
-        let ctx = req.ctx.clone();
-        // SAFETY: The request is only ever on this list.
-        let req = unsafe { ctx.pending_timers.lock_irqsave().remove(req) };
-        if let Some(req) = req {
-            ctx.complete(&req.completion, None);
-        }
-    }
-}
-
-/// A submitted `RUST_AIO_CMD_WORK`, completed by the module's workqueue.
-#[pin_data]
-struct WorkRequest {
-    #[pin]
-    work: Work<WorkRequest>,
-    ctx: Arc<Context>,
-    completion: Completion,
-}
-
-impl_has_work! {
-    impl HasWork<Self> for WorkRequest { self.work }
-}
-
-impl WorkItem for WorkRequest {
-    type Pointer = Pin<KBox<WorkRequest>>;
-
-    fn run(this: Pin<KBox<WorkRequest>>) {
-        this.ctx.complete(&this.completion, None);
-    }
-}
-
 /// How a file's table names a context: its owner's address space (by address only) and the
 /// ring's address there. Forked children share the file, and may map rings at the same
 /// addresses as their parent.
@@ -939,6 +726,16 @@ impl Context {
         &self.ring
     }
 
+    /// What every context of the module shares.
+    pub(crate) fn shared(&self) -> &'static Shared {
+        self.shared
+    }
+
+    /// Pending timer operations (`ctx_lock`): see [`TimerRequest`].
+    pub(crate) fn pending_timers(&self) -> &IrqSpinLock<List<TimerRequest>> {
+        &self.pending_timers
+    }
+
     fn is_owned_by(&self, mm: *const sys::mm_struct) -> bool {
         mm as usize == self.owner_mm
     }
@@ -1001,24 +798,19 @@ impl Context {
 
     /// Completes the NOOPs of `batch` (see [`NoopBatch`]); process context.
     fn complete_noops(&self, batch: &mut NoopBatch) {
-        let n = batch.len;
+        let n = batch.len();
         if n == 0 {
             return;
         }
         self.ring.lock_completions().post_many(batch.events());
-        for eventfd in batch.eventfds.iter_mut().take(n) {
-            if let Some(eventfd) = eventfd.take() {
-                eventfd.signal();
-            }
-        }
-        batch.len = 0;
+        batch.signal_and_clear();
         self.wait.wake_up_all();
         self.end_requests(n);
     }
 
     /// Completes a request: posts its event, signals its eventfd, wakes the reapers. Runs in
     /// any context, hard IRQ included.
-    fn complete(&self, completion: &Completion, res: Option<i64>) {
+    pub(crate) fn complete(&self, completion: &Completion, res: Option<i64>) {
         let mut event = completion.event;
         if let Some(res) = res {
             event.res = res;
@@ -1104,17 +896,8 @@ impl Context {
                 noops.push(completion);
             }
             Operation::Timer { nanoseconds } => {
-                let req = ListArc::pin_init(
-                    try_pin_init!(TimerRequest {
-                        timer <- HrTimer::new(timer_expired),
-                        links <- ListLinks::new(),
-                        next_fired: AtomicPtr::new(null_mut()),
-                        ctx: self.clone(),
-                        completion,
-                    }? Error),
-                    GFP_KERNEL,
-                )
-                .map_err(|_| EAGAIN)?;
+                let req = ListArc::pin_init(TimerRequest::new(self, completion), GFP_KERNEL)
+                    .map_err(|_| EAGAIN)?;
                 // Under `ctx_lock`, so that destroy, which sets `dead` and then cancels what is
                 // on the list under the same lock, either sees this timer or is seen.
                 let mut pending = self.pending_timers.lock_irqsave();
@@ -1125,15 +908,8 @@ impl Context {
                 pending.push_back(req);
             }
             Operation::Work => {
-                let req = KBox::pin_init(
-                    pin_init!(WorkRequest {
-                        work <- new_work!("rust_aio::WorkRequest"),
-                        ctx: self.clone(),
-                        completion,
-                    }),
-                    GFP_KERNEL,
-                )
-                .map_err(|_| EAGAIN)?;
+                let req = KBox::pin_init(WorkRequest::new(self, completion), GFP_KERNEL)
+                    .map_err(|_| EAGAIN)?;
                 self.begin_request()?;
                 self.shared.workqueue().enqueue(req);
             }

@@ -29,13 +29,15 @@ mod migrate;
 mod misc;
 mod mm;
 mod owner;
+mod request;
 mod ring;
 mod sync;
 mod sys;
 mod timer;
 
 use misc::{FileOperations, MiscRegistration};
-use ring::{FileContexts, FiredTimers};
+use request::FiredTimers;
+use ring::FileContexts;
 
 module! {
     type: RustAio,

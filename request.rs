@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Requests, and how each kind completes: a NOOP in the batch of its SUBMIT ([`NoopBatch`]), a
+//! timer request from the irq_work its hrtimer hands it to ([`TimerRequest`], [`FiredTimers`]), a
+//! work request on the module's workqueue ([`WorkRequest`]). Every request carries its
+//! [`Completion`] and ends in `Context::complete` (`context.rs`), which posts the event to the
+//! ring, signals the eventfd and wakes the reapers.
+//!
+//! A new kind of request is added here (its type and how it completes) and in `context.rs`
+//! (decoding the operation, starting it, cancel and destroy if it can be cancelled); the ring
+//! (`ring.rs`) does not change.
+
+use core::{
+    mem::MaybeUninit,
+    pin::Pin,
+    ptr::null_mut,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+use kernel::{
+    container_of, impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
+    list::ListLinks,
+    new_work,
+    prelude::*,
+    sync::Arc,
+    workqueue::{Work, WorkItem},
+};
+
+use crate::{
+    ring::Context,
+    sys,
+    timer::{EventFd, HrTimer, IrqWork},
+};
+
+/// What completes an operation: its event and where to signal it.
+pub(crate) struct Completion {
+    pub(crate) event: sys::io_event,
+    pub(crate) eventfd: Option<EventFd>,
+}
+
+/// NOOPs completed by one SUBMIT, posted together when it ends (or when this is full): one
+/// `completion_lock`, one wake-up, one update of the requests in flight for all of them.
+///
+/// # Invariants
+///
+/// The first `len` entries of `events` are initialised (nothing is zeroed up front: this lives
+/// on the stack of every SUBMIT).
+pub(crate) struct NoopBatch {
+    events: [MaybeUninit<sys::io_event>; NOOP_BATCH],
+    eventfds: [Option<EventFd>; NOOP_BATCH],
+    len: usize,
+}
+
+const NOOP_BATCH: usize = 32;
+
+impl NoopBatch {
+    pub(crate) fn new() -> Self {
+        Self {
+            events: [const { MaybeUninit::uninit() }; NOOP_BATCH],
+            eventfds: [const { None }; NOOP_BATCH],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.len == NOOP_BATCH
+    }
+
+    pub(crate) fn push(&mut self, completion: Completion) {
+        if let (Some(event), Some(eventfd)) = (
+            self.events.get_mut(self.len),
+            self.eventfds.get_mut(self.len),
+        ) {
+            event.write(completion.event);
+            *eventfd = completion.eventfd;
+            // INVARIANT: The entry at the old `len` was just written.
+            self.len += 1;
+        }
+    }
+
+    /// How many NOOPs the batch holds.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn events(&self) -> &[sys::io_event] {
+        let events = self.events.get(..self.len).unwrap_or(&[]);
+        // SAFETY: The first `len` entries are initialised (type invariant), and
+        // `MaybeUninit<T>` has the layout of `T`.
+        unsafe { &*(events as *const [MaybeUninit<sys::io_event>] as *const [sys::io_event]) }
+    }
+
+    /// Signals the eventfds of the batch's NOOPs, whose events have been posted, and empties
+    /// the batch.
+    pub(crate) fn signal_and_clear(&mut self) {
+        for eventfd in self.eventfds.iter_mut().take(self.len) {
+            if let Some(eventfd) = eventfd.take() {
+                eventfd.signal();
+            }
+        }
+        self.len = 0;
+    }
+}
+
+/// A submitted `RUST_AIO_CMD_TIMER`: its hrtimer expires in hard IRQ and hands it to
+/// [`FiredTimers`], whose irq_work completes it; or cancel or destroy stop the timer and complete
+/// it with `-ECANCELED`.
+///
+/// # Invariants
+///
+/// From submission until it is completed, the request is on its context's `pending_timers`
+/// list, which keeps it alive; whoever takes it off the list completes it. Once its timer has
+/// fired it is also on the [`FiredTimers`] stack, and only the irq_work takes it off the list.
+#[pin_data]
+pub(crate) struct TimerRequest {
+    #[pin]
+    pub(crate) timer: HrTimer,
+    #[pin]
+    links: ListLinks,
+    /// The next request on the [`FiredTimers`] stack.
+    next_fired: AtomicPtr<TimerRequest>,
+    ctx: Arc<Context>,
+    pub(crate) completion: Completion,
+}
+
+impl TimerRequest {
+    /// A timer request of `ctx`, its timer not started.
+    pub(crate) fn new(
+        ctx: &Arc<Context>,
+        completion: Completion,
+    ) -> impl PinInit<Self, Error> + '_ {
+        try_pin_init!(TimerRequest {
+            timer <- HrTimer::new(timer_expired),
+            links <- ListLinks::new(),
+            next_fired: AtomicPtr::new(null_mut()),
+            ctx: ctx.clone(),
+            completion,
+        }? Error)
+    }
+}
+
+impl_has_list_links! {
+    impl HasListLinks<0> for TimerRequest { self.links }
+}
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for TimerRequest { untracked; }
+}
+impl_list_item! {
+    impl ListItem<0> for TimerRequest { using ListLinks; }
+}
+
+// SAFETY: The hrtimer is only touched through the hrtimer API, which is thread-safe.
+unsafe impl Send for TimerRequest {}
+// SAFETY: See above.
+unsafe impl Sync for TimerRequest {}
+
+/// Timer requests whose hrtimer has expired, for the irq_work that completes them. One for the
+/// module: the expiry function may not touch its context after handing the request over (the
+/// context may be gone by then), only this, which outlives every context.
+///
+/// # Invariants
+///
+/// `fired` is a stack, linked through `next_fired`, of requests that are still on their
+/// context's `pending_timers` list (which keeps them alive) and whose timers have fired.
+#[pin_data]
+pub(crate) struct FiredTimers {
+    fired: AtomicPtr<TimerRequest>,
+    /// Completes what is on the stack; synchronised on drop (module unload).
+    #[pin]
+    work: IrqWork,
+}
+
+impl FiredTimers {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            fired: AtomicPtr::new(null_mut()),
+            work <- IrqWork::new(complete_fired_timers),
+        })
+    }
+
+    /// Hands over a request whose timer expired, and makes sure the irq_work will run. Hard IRQ;
+    /// takes no lock.
+    fn push(&self, req: &TimerRequest) {
+        let req_ptr = (req as *const TimerRequest).cast_mut();
+        let mut head = self.fired.load(Ordering::Relaxed);
+        loop {
+            req.next_fired.store(head, Ordering::Relaxed);
+            // Release: `next_fired` is written before the request is seen on the stack.
+            match self.fired.compare_exchange_weak(
+                head,
+                req_ptr,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => head = now,
+            }
+        }
+        // After the push: a run that has begun already queues again and finds the request.
+        self.work.queue();
+    }
+}
+
+/// The hrtimer callback of a timer request (hard IRQ): no lock, no freeing, only the hand-over.
+///
+/// # Safety
+///
+/// Called by the hrtimer core with the `timer` of a started `TimerRequest`.
+unsafe extern "C" fn timer_expired(timer: *mut sys::hrtimer) -> sys::hrtimer_restart {
+    // SAFETY: The timer is the `timer` field of a `TimerRequest` that is alive: it is on its
+    // context's list until somebody removes it, and cancel and destroy remove it only after
+    // stopping the timer, which cannot happen while this callback runs.
+    let req = unsafe {
+        &*container_of!(
+            HrTimer::from_raw(timer) as *const HrTimer,
+            TimerRequest,
+            timer
+        )
+    };
+    // Read before the hand-over, after which the request may complete and go at any time.
+    let shared = req.ctx.shared();
+    shared.fired_timers.push(req);
+    sys::hrtimer_restart_HRTIMER_NORESTART
+}
+
+/// The irq_work of [`FiredTimers`]: completes every request on the stack.
+///
+/// # Safety
+///
+/// Called by the irq_work core with the `work` of a live, pinned `FiredTimers`.
+unsafe extern "C" fn complete_fired_timers(work: *mut sys::irq_work) {
+    // SAFETY: The work is the `work` field of a `FiredTimers` (`IrqWork` is transparent), which
+    // outlives its work (it synchronises it on drop).
+    let fired = unsafe { &*container_of!(work.cast::<IrqWork>().cast_const(), FiredTimers, work) };
+    // Acquire: pairs with the Release of the pushes.
+    let mut next = fired.fired.swap(null_mut(), Ordering::Acquire);
+    while !next.is_null() {
+        // SAFETY: Requests on the stack are alive: they are still on their context's list, and
+        // only this function takes fired requests off it (type invariant of `FiredTimers`).
+        let req = unsafe { &*next };
+        next = req.next_fired.load(Ordering::Relaxed);
+        // Its expiry function may still be running on another CPU, after the push: the request
+        // must outlive it (and so must everything it touches after the push: `FiredTimers`
+        // outlives every request, as unloading waits for the last one's completion).
+        req.timer.cancel_sync();
+        let ctx = req.ctx.clone();
+        // SAFETY: The request is only ever on this list.
+        let req = unsafe { ctx.pending_timers().lock_irqsave().remove(req) };
+        if let Some(req) = req {
+            ctx.complete(&req.completion, None);
+        }
+    }
+}
+
+/// A submitted `RUST_AIO_CMD_WORK`, completed by the module's workqueue.
+#[pin_data]
+pub(crate) struct WorkRequest {
+    #[pin]
+    work: Work<WorkRequest>,
+    ctx: Arc<Context>,
+    completion: Completion,
+}
+
+impl WorkRequest {
+    /// A work request of `ctx`, for the module's workqueue.
+    pub(crate) fn new(ctx: &Arc<Context>, completion: Completion) -> impl PinInit<Self> + '_ {
+        pin_init!(WorkRequest {
+            work <- new_work!("rust_aio::WorkRequest"),
+            ctx: ctx.clone(),
+            completion,
+        })
+    }
+}
+
+impl_has_work! {
+    impl HasWork<Self> for WorkRequest { self.work }
+}
+
+impl WorkItem for WorkRequest {
+    type Pointer = Pin<KBox<WorkRequest>>;
+
+    fn run(this: Pin<KBox<WorkRequest>>) {
+        this.ctx.complete(&this.completion, None);
+    }
+}
