@@ -43,8 +43,8 @@ use core::{
 use kernel::{c_str, error::to_result, ffi::c_int, prelude::*, time::Ktime, types::ARef};
 
 use crate::{
+    context::Context,
     mm::{AddressSpaceOperations, Folio, Mapping},
-    ring::Context,
     sys,
 };
 

@@ -18,7 +18,7 @@ use kernel::{
     sync::Arc, sync::SpinLock, types::Opaque,
 };
 
-use crate::{ring::Context, sys};
+use crate::{context::Context, sys};
 
 /// The contexts of one address space, by serial number (fs/aio.c's `mm->ioctx_table`).
 ///

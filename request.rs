@@ -26,7 +26,7 @@ use kernel::{
 };
 
 use crate::{
-    ring::Context,
+    context::Context,
     sys,
     timer::{EventFd, HrTimer, IrqWork},
 };

@@ -40,23 +40,14 @@
 //! where `PREEMPT_RT` forbids `spinlock_t`, so its expiry function takes no lock at all. It
 //! pushes the request on a lock-free stack and queues an irq_work ([`FiredTimers`]), which
 //! completes it.
-//!
-//! Lifetime: a context is an `Arc`. The file's table and its address space's table each hold one
-//! reference until destroy; every request in flight holds one. Destroy marks the context dead,
-//! takes it off both tables, cancels what it can, waits until nothing is in flight and only then
-//! tears the ring down, so a completion never meets a freed ring. Contexts are destroyed by
-//! DESTROY, by closing the file that made them, and when the address space that made them dies
-//! (`owner.rs`), whichever comes first. The last reference may be dropped from hard IRQ (a timer
-//! request), so dropping a context only frees memory.
 
 use core::{
     cell::UnsafeCell,
     mem::size_of,
-    sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{
     ffi::{c_int, c_ulong},
-    list::{List, ListArc},
     new_spinlock,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
@@ -66,21 +57,20 @@ use kernel::{
 };
 
 use crate::{
+    context::{Context, AIO_KEY_OFFSET},
     misc::{this_module, FileOperations},
     mm::{self, Folio, MmGrab, RingFile, RingOps, VmOperations, Vma},
     owner::MmContextsRef,
-    request::{Completion, NoopBatch, TimerRequest, WorkRequest},
-    sync::{IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard, WaitQueue, Wakeup},
-    sys,
-    timer::{self, Cancel, EventFd},
-    Shared,
+    request::NoopBatch,
+    sync::{IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard},
+    sys, Shared,
 };
 
 /// Bytes in a ring page.
-const PAGE_SIZE: usize = sys::PAGE_SIZE;
+pub(crate) const PAGE_SIZE: usize = sys::PAGE_SIZE;
 /// Size of the ring header and of an event slot: both 32 bytes, as in fs/aio.c.
 const HEADER_SIZE: usize = size_of::<sys::rust_aio_ring>();
-const EVENT_SIZE: usize = size_of::<sys::io_event>();
+pub(crate) const EVENT_SIZE: usize = size_of::<sys::io_event>();
 /// Event slots per page, and the header's size in slots (`AIO_EVENTS_OFFSET`).
 const EVENTS_PER_PAGE: usize = PAGE_SIZE / EVENT_SIZE;
 const EVENTS_OFFSET: usize = HEADER_SIZE / EVENT_SIZE;
@@ -121,11 +111,11 @@ struct Completions {
 }
 
 /// A ring's `ring_lock` data: what setup installs and teardown removes.
-struct RingResources {
-    file: Option<RingFile>,
-    owner_mm: Option<MmGrab>,
+pub(crate) struct RingResources {
+    pub(crate) file: Option<RingFile>,
+    pub(crate) owner_mm: Option<MmGrab>,
     /// The owner's table of contexts (`owner.rs`): held until teardown.
-    mm_contexts: Option<MmContextsRef>,
+    pub(crate) mm_contexts: Option<MmContextsRef>,
 }
 
 /// A context's completion ring and its two locks (see the module documentation).
@@ -177,7 +167,7 @@ struct CompletionGuard<'a> {
 }
 
 impl Ring {
-    fn new(nr_events: u32) -> impl PinInit<Self> {
+    pub(crate) fn new(nr_events: u32) -> impl PinInit<Self> {
         // One slot always stays empty: `head == tail` means no events.
         let free_slots = nr_events - 1;
         pin_init!(Self {
@@ -258,7 +248,7 @@ impl Ring {
     /// Takes a free slot for a submission, recomputing the free slots from the ring's `head`
     /// when none seem left: user space may have reaped events from the mapping without telling
     /// (fs/aio.c's `get_reqs_available()`).
-    fn reserve_slot(&self) -> bool {
+    pub(crate) fn reserve_slot(&self) -> bool {
         self.try_reserve_slot() || {
             self.lock_completions().give_back_reaped_slots();
             self.try_reserve_slot()
@@ -272,17 +262,22 @@ impl Ring {
     }
 
     /// Returns a slot that a failed submission had reserved.
-    fn unreserve_slot(&self) {
+    pub(crate) fn unreserve_slot(&self) {
         self.reqs_available.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Posts `event` to the ring (fs/aio.c's `aio_complete()`, ring part). O(1), IRQ-safe.
-    fn post(&self, event: &sys::io_event) {
+    pub(crate) fn post(&self, event: &sys::io_event) {
         self.lock_completions().post(event);
     }
 
+    /// Posts `events` in order, under one `completion_lock`: see [`CompletionGuard::post_many`].
+    pub(crate) fn post_many(&self, events: &[sys::io_event]) {
+        self.lock_completions().post_many(events);
+    }
+
     /// Whether the ring holds events that nobody has reaped (the getevents wait condition).
-    fn has_events(&self) -> bool {
+    pub(crate) fn has_events(&self) -> bool {
         let guard = self.lock_completions();
         let Some(page0) = guard.folios().first() else {
             return false;
@@ -293,6 +288,11 @@ impl Ring {
 }
 
 impl<'a> RingGuard<'a> {
+    /// What setup installs and teardown removes, under `ring_lock`.
+    pub(crate) fn resources(&mut self) -> &mut RingResources {
+        &mut self.resources
+    }
+
     /// The ring's folios, stable while `ring_lock` is held (only migration and teardown change
     /// them, and both hold `ring_lock`).
     pub(crate) fn folios(&self) -> &[ARef<Folio>] {
@@ -320,7 +320,7 @@ impl<'a> RingGuard<'a> {
     /// copied (fs/aio.c's `aio_read_events_ring()`). Takes no page fault: a destination page that
     /// is not present ends the copy, and the caller faults it in after dropping `ring_lock`.
     /// Returns how many events were copied, and whether a fault stopped the copy.
-    fn read_events(&self, out: UserPtr, nr: usize) -> (usize, bool) {
+    pub(crate) fn read_events(&self, out: UserPtr, nr: usize) -> (usize, bool) {
         let nr_events = self.ring.nr_events;
         let folios = self.folios();
         let Some(page0) = folios.first() else {
@@ -473,7 +473,7 @@ impl BothGuard<'_> {
         copied
     }
 
-    fn take_folios(&mut self) -> KVec<ARef<Folio>> {
+    pub(crate) fn take_folios(&mut self) -> KVec<ARef<Folio>> {
         // SAFETY: Both locks are held, so nobody else reads or writes `folios` (invariant).
         core::mem::take(unsafe { &mut *self.ring.folios.get() })
     }
@@ -628,7 +628,7 @@ extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
     // SAFETY: A context stays alive while its ring file names it; teardown clears the name under
     // `i_private_lock`, which `private` holds.
     let ctx = unsafe { &*ctx };
-    if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() || vma.len() != ctx.nr_pages * PAGE_SIZE {
+    if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() || vma.len() != ctx.nr_pages() * PAGE_SIZE {
         return EINVAL.to_errno();
     }
     if !ctx.move_to(vma.start() as u64) {
@@ -646,10 +646,10 @@ extern "C" fn ring_may_split(_vma: *mut sys::vm_area_struct, _addr: c_ulong) -> 
 /// How a file's table names a context: its owner's address space (by address only) and the
 /// ring's address there. Forked children share the file, and may map rings at the same
 /// addresses as their parent.
-type ContextKey = (usize, u64);
+pub(crate) type ContextKey = (usize, u64);
 
 /// The contexts one open `/dev/rust_aio` made, by [`ContextKey`].
-type FileTable = SpinLock<RBTree<ContextKey, Arc<Context>>>;
+pub(crate) type FileTable = SpinLock<RBTree<ContextKey, Arc<Context>>>;
 
 /// Set in the id of a context whose address now maps another ring: no user address has it.
 const DISPLACED: u64 = 1 << 63;
@@ -659,448 +659,19 @@ const DISPLACED: u64 = 1 << 63;
 /// address (fs/aio.c loses it the same way) and is refiled under an id no ring has, where
 /// closing the file, or its address space's death, still finds it. Its node is reused: no
 /// allocation, as `mremap` holds spinlocks.
-fn refile_displaced(table: &mut RBTree<ContextKey, Arc<Context>>, key: &ContextKey) {
+pub(crate) fn refile_displaced(table: &mut RBTree<ContextKey, Arc<Context>>, key: &ContextKey) {
     let Some(displaced) = table.get(key).cloned() else {
         return;
     };
     if let Some(node) = table.remove_node(key) {
-        let id = DISPLACED | displaced.serial;
-        displaced.user_id.store(id, Ordering::Release);
+        let id = DISPLACED | displaced.serial();
+        displaced.set_user_id(id);
         table.insert(
             node.into_reservation()
                 .into_node(displaced.key(), displaced),
         );
     }
 }
-
-/// An AIO context: its ring, its pending requests, and what tells it apart.
-///
-/// # Invariants
-///
-/// `inflight` counts the requests submitted and not yet completed; once `dead` is set and
-/// `inflight` has dropped to zero it never rises again, and only then is the ring torn down.
-/// `user_id` changes only under the lock of `table`, where the context is filed under it.
-#[pin_data]
-pub(crate) struct Context {
-    shared: &'static Shared,
-    /// Unique in the module's life; the address space's table files the context under it.
-    serial: u64,
-    /// The table of the file that made the context.
-    table: Arc<FileTable>,
-    /// The id user space names the context by: the ring's address in the owner (moved by
-    /// `mremap`).
-    user_id: AtomicU64,
-    /// The owning process's address space, compared by address only (`RingResources` holds a
-    /// reference so the address cannot be reused while the context lives).
-    owner_mm: usize,
-    /// Events user space asked for: what is accounted against the module-wide limit.
-    max_reqs: u32,
-    nr_pages: usize,
-    dead: AtomicBool,
-    inflight: AtomicUsize,
-    #[pin]
-    ring: Ring,
-    /// Pending timer operations (`ctx_lock`), for cancel and destroy.
-    #[pin]
-    pending_timers: IrqSpinLock<List<TimerRequest>>,
-    /// Tasks waiting for events, or for the last request to finish (destroy).
-    #[pin]
-    wait: WaitQueue,
-}
-
-// SAFETY: All fields are shared under the locking rules above; the raw `owner_mm` is only
-// compared.
-unsafe impl Sync for Context {}
-// SAFETY: See above.
-unsafe impl Send for Context {}
-
-/// The operation an iocb asks for.
-enum Operation {
-    Noop,
-    Timer { nanoseconds: i64 },
-    Work,
-}
-
-impl Context {
-    pub(crate) fn ring(&self) -> &Ring {
-        &self.ring
-    }
-
-    /// What every context of the module shares.
-    pub(crate) fn shared(&self) -> &'static Shared {
-        self.shared
-    }
-
-    /// Pending timer operations (`ctx_lock`): see [`TimerRequest`].
-    pub(crate) fn pending_timers(&self) -> &IrqSpinLock<List<TimerRequest>> {
-        &self.pending_timers
-    }
-
-    fn is_owned_by(&self, mm: *const sys::mm_struct) -> bool {
-        mm as usize == self.owner_mm
-    }
-
-    fn is_dead(&self) -> bool {
-        self.dead.load(Ordering::SeqCst)
-    }
-
-    fn key(&self) -> ContextKey {
-        (self.owner_mm, self.user_id.load(Ordering::Acquire))
-    }
-
-    /// The ring is now at `addr` (`mremap`): so is the context's id, and its key in the file's
-    /// table. Refused (false) unless the context is filed: setup has not finished (fs/aio.c's
-    /// `aio_ring_mremap()` finds no context in the table either), or destroy has begun.
-    fn move_to(&self, addr: u64) -> bool {
-        let mut table = self.table.lock();
-        let old = self.key();
-        let Some(ctx) = table
-            .get(&old)
-            .filter(|ctx| core::ptr::eq(&***ctx, self))
-            .cloned()
-        else {
-            return false;
-        };
-        if addr == old.1 {
-            return true;
-        }
-        refile_displaced(&mut table, &(self.owner_mm, addr));
-        self.user_id.store(addr, Ordering::Release);
-        // The node is reused: `mremap` holds spinlocks, so nothing may be allocated here. The
-        // reference it held is dropped under the lock, but `ctx` keeps the context alive.
-        if let Some(node) = table.remove_node(&old) {
-            table.insert(node.into_reservation().into_node(self.key(), ctx));
-        }
-        true
-    }
-
-    /// Starts a request: fails if the context is being destroyed. The SeqCst pair with
-    /// `destroy` (store `dead`, then load `inflight`) means that either this sees `dead` or
-    /// destroy sees the request.
-    fn begin_request(&self) -> Result {
-        self.inflight.fetch_add(1, Ordering::SeqCst);
-        if self.is_dead() {
-            self.end_request();
-            return Err(EINVAL);
-        }
-        Ok(())
-    }
-
-    fn end_request(&self) {
-        self.end_requests(1);
-    }
-
-    fn end_requests(&self, n: usize) {
-        if self.inflight.fetch_sub(n, Ordering::SeqCst) == n && self.is_dead() {
-            self.wait.wake_up_all();
-        }
-    }
-
-    /// Completes the NOOPs of `batch` (see [`NoopBatch`]); process context.
-    fn complete_noops(&self, batch: &mut NoopBatch) {
-        let n = batch.len();
-        if n == 0 {
-            return;
-        }
-        self.ring.lock_completions().post_many(batch.events());
-        batch.signal_and_clear();
-        self.wait.wake_up_all();
-        self.end_requests(n);
-    }
-
-    /// Completes a request: posts its event, signals its eventfd, wakes the reapers. Runs in
-    /// any context, hard IRQ included.
-    pub(crate) fn complete(&self, completion: &Completion, res: Option<i64>) {
-        let mut event = completion.event;
-        if let Some(res) = res {
-            event.res = res;
-        }
-        if timer::in_hardirq() {
-            crate::migrate::STATS
-                .hardirq_completions
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        self.ring.post(&event);
-        if let Some(eventfd) = &completion.eventfd {
-            eventfd.signal();
-        }
-        self.wait.wake_up_all();
-        self.end_request();
-    }
-
-    /// Submits the iocb at user address `user_iocb` (fs/aio.c's `io_submit_one()`), with its
-    /// checks in its order: reserved fields and sizes (EINVAL), a free slot (EAGAIN), the
-    /// eventfd (EBADF, EINVAL), the write of `aio_key` (EFAULT), and last the operation itself
-    /// (EINVAL).
-    fn submit_one(self: &Arc<Self>, user_iocb: UserPtr, noops: &mut NoopBatch) -> Result {
-        let iocb: sys::iocb = mm::read_user_words(user_iocb)?;
-        if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
-            return Err(EINVAL);
-        }
-        if !self.ring.reserve_slot() {
-            return Err(EAGAIN);
-        }
-        let result = self.start(&iocb, user_iocb, noops);
-        if result.is_err() {
-            self.ring.unreserve_slot();
-        }
-        result
-    }
-
-    /// What the iocb asks for, once everything else about it has been checked.
-    fn operation(iocb: &sys::iocb) -> Result<Operation> {
-        if iocb.aio_rw_flags != 0 || iocb.aio_flags & !sys::IOCB_FLAG_RESFD != 0 {
-            return Err(EINVAL);
-        }
-        match u32::from(iocb.aio_lio_opcode) {
-            sys::IOCB_CMD_NOOP => Ok(Operation::Noop),
-            sys::RUST_AIO_CMD_TIMER if iocb.aio_offset >= 0 => Ok(Operation::Timer {
-                nanoseconds: iocb.aio_offset,
-            }),
-            sys::RUST_AIO_CMD_WORK => Ok(Operation::Work),
-            _ => Err(EINVAL),
-        }
-    }
-
-    /// A request that cannot be allocated fails with EAGAIN, as in fs/aio.c's `io_submit_one()`.
-    fn start(
-        self: &Arc<Self>,
-        iocb: &sys::iocb,
-        user_iocb: UserPtr,
-        noops: &mut NoopBatch,
-    ) -> Result {
-        let eventfd = if iocb.aio_flags & sys::IOCB_FLAG_RESFD != 0 {
-            Some(EventFd::from_fd(iocb.aio_resfd)?)
-        } else {
-            None
-        };
-        // fs/aio.c writes `KIOCB_KEY` (0) to `aio_key`: a read-only iocb is EFAULT. The iocb was
-        // read whole, so the address does not wrap.
-        mm::write_user_u32(user_iocb + AIO_KEY_OFFSET, 0)?;
-        let op = Self::operation(iocb)?;
-        let completion = Completion {
-            event: sys::io_event {
-                data: iocb.aio_data,
-                obj: user_iocb as u64,
-                res: iocb.aio_nbytes as i64,
-                res2: 0,
-            },
-            eventfd,
-        };
-        match op {
-            Operation::Noop => {
-                if noops.is_full() {
-                    self.complete_noops(noops);
-                }
-                self.begin_request()?;
-                noops.push(completion);
-            }
-            Operation::Timer { nanoseconds } => {
-                let req = ListArc::pin_init(TimerRequest::new(self, completion), GFP_KERNEL)
-                    .map_err(|_| EAGAIN)?;
-                // Under `ctx_lock`, so that destroy, which sets `dead` and then cancels what is
-                // on the list under the same lock, either sees this timer or is seen.
-                let mut pending = self.pending_timers.lock_irqsave();
-                self.begin_request()?;
-                // Started under `ctx_lock`, so cancel cannot see it unstarted; the list keeps
-                // the request alive until it is completed.
-                req.timer.start(nanoseconds);
-                pending.push_back(req);
-            }
-            Operation::Work => {
-                let req = KBox::pin_init(WorkRequest::new(self, completion), GFP_KERNEL)
-                    .map_err(|_| EAGAIN)?;
-                self.begin_request()?;
-                self.shared.workqueue().enqueue(req);
-            }
-        }
-        Ok(())
-    }
-
-    /// Reaps up to `nr` events into user memory: as many as `ring_lock` lets us copy without a
-    /// page fault, and, if the first one's destination is not present, faults it in without
-    /// the lock and tries again. EFAULT only when nothing could be delivered: the destination
-    /// cannot be faulted in, or it was and still cannot be written, a few times over (it is
-    /// taken away each time: the caller races itself).
-    fn reap(&self, out: UserPtr, nr: usize) -> Result<usize> {
-        const RETRIES: usize = 4;
-        for _ in 0..RETRIES {
-            let (copied, faulted) = self.ring.lock().read_events(out, nr);
-            if copied > 0 || !faulted {
-                return Ok(copied);
-            }
-            // Here a fault may wait as long as it likes (userfaultfd, FUSE, swap-in): nobody
-            // waits for us.
-            if crate::sync::fatal_signal_pending() || !mm::fault_in_writeable(out, EVENT_SIZE) {
-                return Err(EFAULT);
-            }
-        }
-        Err(EFAULT)
-    }
-
-    /// Reaps between `min_nr` and `nr` events into user memory, waiting until `deadline` (an
-    /// absolute monotonic time in ns; `Some(0)` means do not wait) or for ever (fs/aio.c's
-    /// `read_events()`). Events once taken from the ring are always returned: a later fault or a
-    /// signal ends the call with the number already delivered.
-    fn get_events(
-        &self,
-        min_nr: usize,
-        nr: usize,
-        out: UserPtr,
-        deadline: Option<i64>,
-    ) -> Result<usize> {
-        let mut got = 0usize;
-        loop {
-            match self.reap(out + got * EVENT_SIZE, nr - got) {
-                Ok(n) => got += n,
-                Err(err) if got == 0 => return Err(err),
-                Err(_) => return Ok(got),
-            }
-            if got >= min_nr || deadline == Some(0) {
-                return Ok(got);
-            }
-            if self.is_dead() {
-                return if got > 0 { Ok(got) } else { Err(EINVAL) };
-            }
-            match self
-                .wait
-                .wait(deadline, true, || self.ring.has_events() || self.is_dead())
-            {
-                Wakeup::Woken => {}
-                Wakeup::TimedOut | Wakeup::Signal => {
-                    // What arrived by now is returned, as fs/aio.c's wait condition reads it.
-                    if let Ok(n) = self.reap(out + got * EVENT_SIZE, nr - got) {
-                        got += n;
-                    }
-                    return Ok(got);
-                }
-            }
-        }
-    }
-
-    /// Cancels the pending timer operation submitted from user address `user_iocb` (6.12's
-    /// `io_cancel()`): its event arrives through the ring with `-ECANCELED`.
-    fn cancel(&self, user_iocb: UserPtr) -> Result {
-        let mut pending = self.pending_timers.lock_irqsave();
-        let mut cursor = pending.cursor_front();
-        while let Some(current) = cursor {
-            let req = current.current();
-            if req.completion.event.obj == user_iocb as u64 {
-                // Only tries: the timer may be expiring right now.
-                if req.timer.try_cancel() == Cancel::TooLate {
-                    // Fired: its own event is on the way.
-                    return Err(EINVAL);
-                }
-                let req = current.remove();
-                drop(pending);
-                self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
-                return Err(Error::from_errno(-(sys::EINPROGRESS as c_int)));
-            }
-            cursor = current.next();
-        }
-        Err(EINVAL)
-    }
-
-    /// Destroys the context (fs/aio.c's `kill_ioctx()` and what follows it): takes it off the
-    /// tables that name it, cancels the timers, waits for everything in flight, unmaps the ring
-    /// if the caller owns it and the mapping is still the ring, and frees the ring. Process
-    /// context only. Of concurrent calls (DESTROY, closing the file, the address space's death),
-    /// one destroys and the others fail with EINVAL.
-    pub(crate) fn destroy(&self) -> Result {
-        if self.dead.swap(true, Ordering::SeqCst) {
-            return Err(EINVAL);
-        }
-        self.unfile();
-        // Stop every timer that has not fired; complete those outside `ctx_lock`. A timer that
-        // has fired stays on the list, where the irq_work will look for it.
-        let mut cancelled = List::<TimerRequest>::new();
-        {
-            let mut pending = self.pending_timers.lock_irqsave();
-            let mut fired = List::<TimerRequest>::new();
-            while let Some(req) = pending.pop_front() {
-                if req.timer.try_cancel() == Cancel::Stopped {
-                    cancelled.push_back(req);
-                } else {
-                    fired.push_back(req);
-                }
-            }
-            pending.push_all_back(&mut fired);
-        }
-        while let Some(req) = cancelled.pop_front() {
-            self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
-        }
-        // Reapers asleep in getevents see the context dead.
-        self.wait.wake_up_all();
-        self.wait_idle();
-        let file = self.teardown();
-        self.shared.unaccount_events(self.max_reqs);
-        // Last, as the ring file may hold the last references to the module.
-        drop(file);
-        Ok(())
-    }
-
-    /// Takes the context off the file's table and its address space's: nobody finds it any more.
-    fn unfile(&self) {
-        let from_file = {
-            let mut table = self.table.lock();
-            let key = self.key();
-            match table.get(&key) {
-                Some(ctx) if core::ptr::eq(&**ctx, self) => table.remove(&key),
-                _ => None,
-            }
-        };
-        drop(from_file);
-        let from_mm = self
-            .ring
-            .lock()
-            .resources
-            .mm_contexts
-            .as_ref()
-            .and_then(|contexts| contexts.remove(self.serial));
-        drop(from_mm);
-    }
-
-    /// Waits, uninterruptibly, until no request is in flight.
-    fn wait_idle(&self) {
-        while self.inflight.load(Ordering::SeqCst) != 0 {
-            self.wait
-                .wait(None, false, || self.inflight.load(Ordering::SeqCst) == 0);
-        }
-    }
-
-    /// Takes the ring apart in the seed patch's order: under `ring_lock`, unmap (if this is the
-    /// owner and the mapping is still the ring), disconnect the ring file from the context (no
-    /// migration can reach it afterwards), then take the folios out and put them. Returns the
-    /// disconnected file, for the caller to drop last.
-    fn teardown(&self) -> Option<RingFile> {
-        let mut guard = self.ring.lock();
-        if let (Some(file), Some(owner)) = (&guard.resources.file, &guard.resources.owner_mm) {
-            if owner.is_current() {
-                // Failing to unmap leaves a dead mapping (SIGBUS on access), nothing worse.
-                let _ = mm::unmap_if_mapping_of(
-                    file,
-                    self.user_id.load(Ordering::Acquire) as usize,
-                    self.nr_pages * PAGE_SIZE,
-                );
-            }
-        }
-        let file = guard.resources.file.take();
-        if let Some(file) = &file {
-            file.disconnect();
-        }
-        let folios = guard.lock_completions().take_folios();
-        let owner_mm = guard.resources.owner_mm.take();
-        let mm_contexts = guard.resources.mm_contexts.take();
-        drop(guard);
-        drop(folios);
-        drop(owner_mm);
-        drop(mm_contexts);
-        file
-    }
-}
-
-/// Offset of `aio_key` in `struct iocb`, the only field `io_cancel()` reads.
-const AIO_KEY_OFFSET: usize = core::mem::offset_of!(sys::iocb, aio_key);
 
 /// One open `/dev/rust_aio`: the contexts it made.
 pub(crate) struct FileContexts {
@@ -1171,26 +742,21 @@ impl FileContexts {
 
         let serial = self.shared.next_serial();
         let ctx = Arc::pin_init(
-            pin_init!(Context {
-                shared: self.shared,
+            Context::new(
+                self.shared,
                 serial,
-                table: self.table.clone(),
-                user_id: AtomicU64::new(0),
-                owner_mm: owner_addr,
+                &self.table,
+                owner_addr,
                 max_reqs,
                 nr_pages,
-                dead: AtomicBool::new(false),
-                inflight: AtomicUsize::new(0),
-                ring <- Ring::new(nr_events),
-                pending_timers <- IrqSpinLock::new(List::new(), sys::rust_aio_ctx_lock_init),
-                wait <- WaitQueue::new(),
-            }),
+                nr_events,
+            ),
             GFP_KERNEL,
         )?;
 
         // Hold `ring_lock` until setup is complete: from the moment the ring file exists,
         // migration can find the context through it and must not see it half made.
-        let mut guard = ctx.ring.lock();
+        let mut guard = ctx.ring().lock();
         let file = RingFile::new(nr_pages, (&*ctx as *const Context).cast(), &ring_ops())?;
         for index in 0..nr_pages {
             folios.push(file.create_folio(index)?, GFP_KERNEL)?;
@@ -1227,7 +793,7 @@ impl FileContexts {
         {
             let mut table = self.table.lock();
             refile_displaced(&mut table, &(owner_addr, addr as u64));
-            ctx.user_id.store(addr as u64, Ordering::Release);
+            ctx.set_user_id(addr as u64);
             table.insert(file_node.into_node(ctx.key(), ctx.clone()));
         }
         mm_contexts.insert(serial, ctx.clone(), mm_node);
@@ -1245,7 +811,7 @@ impl FileContexts {
         }
         let ctx = self.lookup(user_id)?;
         // More than the ring holds cannot all be queued; fs/aio.c clamps the same way.
-        let nr = (nr as u64).min(u64::from(ctx.ring.nr_events())) as usize;
+        let nr = (nr as u64).min(u64::from(ctx.ring().nr_events())) as usize;
         let mut noops = NoopBatch::new();
         let (submitted, result) = Self::submit_all(&ctx, nr, iocbpp, &mut noops);
         ctx.complete_noops(&mut noops);

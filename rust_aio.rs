@@ -25,6 +25,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
+mod context;
 mod migrate;
 mod misc;
 mod mm;

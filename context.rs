@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An AIO context: `io_submit`, `io_getevents`, `io_cancel` and `io_destroy` on one context, and
+//! its teardown. Its ring, and the rules of the ring's locks, are in `ring.rs`; its requests and
+//! how each kind completes in `request.rs`; how it is set up and found by the file that made it
+//! in `file.rs`.
+//!
+//! Lifetime: a context is an `Arc`. The file's table and its address space's table each hold one
+//! reference until destroy; every request in flight holds one. Destroy marks the context dead,
+//! takes it off both tables, cancels what it can, waits until nothing is in flight and only then
+//! tears the ring down, so a completion never meets a freed ring. Contexts are destroyed by
+//! DESTROY, by closing the file that made them, and when the address space that made them dies
+//! (`owner.rs`), whichever comes first. The last reference may be dropped from hard IRQ (a timer
+//! request), so dropping a context only frees memory.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use kernel::{
+    ffi::c_int,
+    list::{List, ListArc},
+    prelude::*,
+    sync::Arc,
+    uaccess::UserPtr,
+};
+
+use crate::{
+    mm::{self, RingFile},
+    request::{Completion, NoopBatch, TimerRequest, WorkRequest},
+    ring::{refile_displaced, ContextKey, FileTable},
+    ring::{Ring, EVENT_SIZE, PAGE_SIZE},
+    sync::{IrqSpinLock, WaitQueue, Wakeup},
+    sys,
+    timer::{self, Cancel, EventFd},
+    Shared,
+};
+
+/// An AIO context: its ring, its pending requests, and what tells it apart.
+///
+/// # Invariants
+///
+/// `inflight` counts the requests submitted and not yet completed; once `dead` is set and
+/// `inflight` has dropped to zero it never rises again, and only then is the ring torn down.
+/// `user_id` changes only under the lock of `table`, where the context is filed under it.
+#[pin_data]
+pub(crate) struct Context {
+    shared: &'static Shared,
+    /// Unique in the module's life; the address space's table files the context under it.
+    serial: u64,
+    /// The table of the file that made the context.
+    table: Arc<FileTable>,
+    /// The id user space names the context by: the ring's address in the owner (moved by
+    /// `mremap`).
+    user_id: AtomicU64,
+    /// The owning process's address space, compared by address only (`RingResources` holds a
+    /// reference so the address cannot be reused while the context lives).
+    owner_mm: usize,
+    /// Events user space asked for: what is accounted against the module-wide limit.
+    max_reqs: u32,
+    nr_pages: usize,
+    dead: AtomicBool,
+    inflight: AtomicUsize,
+    #[pin]
+    ring: Ring,
+    /// Pending timer operations (`ctx_lock`), for cancel and destroy.
+    #[pin]
+    pending_timers: IrqSpinLock<List<TimerRequest>>,
+    /// Tasks waiting for events, or for the last request to finish (destroy).
+    #[pin]
+    wait: WaitQueue,
+}
+
+// SAFETY: All fields are shared under the locking rules of `ring.rs`'s documentation; the raw
+// `owner_mm` is only compared.
+unsafe impl Sync for Context {}
+// SAFETY: See above.
+unsafe impl Send for Context {}
+
+/// Offset of `aio_key` in `struct iocb`, the only field `io_cancel()` reads.
+pub(crate) const AIO_KEY_OFFSET: usize = core::mem::offset_of!(sys::iocb, aio_key);
+
+/// The operation an iocb asks for.
+enum Operation {
+    Noop,
+    Timer { nanoseconds: i64 },
+    Work,
+}
+
+impl Context {
+    /// A new context, named by no table yet: setup (`file.rs`) installs its ring, then files it.
+    pub(crate) fn new<'a>(
+        shared: &'static Shared,
+        serial: u64,
+        table: &'a Arc<FileTable>,
+        owner_mm: usize,
+        max_reqs: u32,
+        nr_pages: usize,
+        nr_events: u32,
+    ) -> impl PinInit<Self> + 'a {
+        pin_init!(Context {
+            shared,
+            serial,
+            table: table.clone(),
+            user_id: AtomicU64::new(0),
+            owner_mm,
+            max_reqs,
+            nr_pages,
+            dead: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
+            ring <- Ring::new(nr_events),
+            pending_timers <- IrqSpinLock::new(List::new(), sys::rust_aio_ctx_lock_init),
+            wait <- WaitQueue::new(),
+        })
+    }
+
+    pub(crate) fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// What every context of the module shares.
+    pub(crate) fn shared(&self) -> &'static Shared {
+        self.shared
+    }
+
+    /// Pending timer operations (`ctx_lock`): see [`TimerRequest`].
+    pub(crate) fn pending_timers(&self) -> &IrqSpinLock<List<TimerRequest>> {
+        &self.pending_timers
+    }
+
+    /// Unique in the module's life.
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// Pages of the ring.
+    pub(crate) fn nr_pages(&self) -> usize {
+        self.nr_pages
+    }
+
+    pub(crate) fn is_owned_by(&self, mm: *const sys::mm_struct) -> bool {
+        mm as usize == self.owner_mm
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn key(&self) -> ContextKey {
+        (self.owner_mm, self.user_id.load(Ordering::Acquire))
+    }
+
+    /// Names the context `id`; the caller holds the lock of `table` and files the context under
+    /// its new key there (type invariant).
+    pub(crate) fn set_user_id(&self, id: u64) {
+        self.user_id.store(id, Ordering::Release);
+    }
+
+    /// The ring is now at `addr` (`mremap`): so is the context's id, and its key in the file's
+    /// table. Refused (false) unless the context is filed: setup has not finished (fs/aio.c's
+    /// `aio_ring_mremap()` finds no context in the table either), or destroy has begun.
+    pub(crate) fn move_to(&self, addr: u64) -> bool {
+        let mut table = self.table.lock();
+        let old = self.key();
+        let Some(ctx) = table
+            .get(&old)
+            .filter(|ctx| core::ptr::eq(&***ctx, self))
+            .cloned()
+        else {
+            return false;
+        };
+        if addr == old.1 {
+            return true;
+        }
+        refile_displaced(&mut table, &(self.owner_mm, addr));
+        self.set_user_id(addr);
+        // The node is reused: `mremap` holds spinlocks, so nothing may be allocated here. The
+        // reference it held is dropped under the lock, but `ctx` keeps the context alive.
+        if let Some(node) = table.remove_node(&old) {
+            table.insert(node.into_reservation().into_node(self.key(), ctx));
+        }
+        true
+    }
+
+    /// Starts a request: fails if the context is being destroyed. The SeqCst pair with
+    /// `destroy` (store `dead`, then load `inflight`) means that either this sees `dead` or
+    /// destroy sees the request.
+    fn begin_request(&self) -> Result {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        if self.is_dead() {
+            self.end_request();
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    fn end_request(&self) {
+        self.end_requests(1);
+    }
+
+    fn end_requests(&self, n: usize) {
+        if self.inflight.fetch_sub(n, Ordering::SeqCst) == n && self.is_dead() {
+            self.wait.wake_up_all();
+        }
+    }
+
+    /// Completes the NOOPs of `batch` (see [`NoopBatch`]); process context.
+    pub(crate) fn complete_noops(&self, batch: &mut NoopBatch) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        self.ring.post_many(batch.events());
+        batch.signal_and_clear();
+        self.wait.wake_up_all();
+        self.end_requests(n);
+    }
+
+    /// Completes a request: posts its event, signals its eventfd, wakes the reapers. Runs in
+    /// any context, hard IRQ included.
+    pub(crate) fn complete(&self, completion: &Completion, res: Option<i64>) {
+        let mut event = completion.event;
+        if let Some(res) = res {
+            event.res = res;
+        }
+        if timer::in_hardirq() {
+            crate::migrate::STATS
+                .hardirq_completions
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.ring.post(&event);
+        if let Some(eventfd) = &completion.eventfd {
+            eventfd.signal();
+        }
+        self.wait.wake_up_all();
+        self.end_request();
+    }
+
+    /// Submits the iocb at user address `user_iocb` (fs/aio.c's `io_submit_one()`), with its
+    /// checks in its order: reserved fields and sizes (EINVAL), a free slot (EAGAIN), the
+    /// eventfd (EBADF, EINVAL), the write of `aio_key` (EFAULT), and last the operation itself
+    /// (EINVAL).
+    pub(crate) fn submit_one(
+        self: &Arc<Self>,
+        user_iocb: UserPtr,
+        noops: &mut NoopBatch,
+    ) -> Result {
+        let iocb: sys::iocb = mm::read_user_words(user_iocb)?;
+        if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
+            return Err(EINVAL);
+        }
+        if !self.ring.reserve_slot() {
+            return Err(EAGAIN);
+        }
+        let result = self.start(&iocb, user_iocb, noops);
+        if result.is_err() {
+            self.ring.unreserve_slot();
+        }
+        result
+    }
+
+    /// What the iocb asks for, once everything else about it has been checked.
+    fn operation(iocb: &sys::iocb) -> Result<Operation> {
+        if iocb.aio_rw_flags != 0 || iocb.aio_flags & !sys::IOCB_FLAG_RESFD != 0 {
+            return Err(EINVAL);
+        }
+        match u32::from(iocb.aio_lio_opcode) {
+            sys::IOCB_CMD_NOOP => Ok(Operation::Noop),
+            sys::RUST_AIO_CMD_TIMER if iocb.aio_offset >= 0 => Ok(Operation::Timer {
+                nanoseconds: iocb.aio_offset,
+            }),
+            sys::RUST_AIO_CMD_WORK => Ok(Operation::Work),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// A request that cannot be allocated fails with EAGAIN, as in fs/aio.c's `io_submit_one()`.
+    fn start(
+        self: &Arc<Self>,
+        iocb: &sys::iocb,
+        user_iocb: UserPtr,
+        noops: &mut NoopBatch,
+    ) -> Result {
+        let eventfd = if iocb.aio_flags & sys::IOCB_FLAG_RESFD != 0 {
+            Some(EventFd::from_fd(iocb.aio_resfd)?)
+        } else {
+            None
+        };
+        // fs/aio.c writes `KIOCB_KEY` (0) to `aio_key`: a read-only iocb is EFAULT. The iocb was
+        // read whole, so the address does not wrap.
+        mm::write_user_u32(user_iocb + AIO_KEY_OFFSET, 0)?;
+        let op = Self::operation(iocb)?;
+        let completion = Completion {
+            event: sys::io_event {
+                data: iocb.aio_data,
+                obj: user_iocb as u64,
+                res: iocb.aio_nbytes as i64,
+                res2: 0,
+            },
+            eventfd,
+        };
+        match op {
+            Operation::Noop => {
+                if noops.is_full() {
+                    self.complete_noops(noops);
+                }
+                self.begin_request()?;
+                noops.push(completion);
+            }
+            Operation::Timer { nanoseconds } => {
+                let req = ListArc::pin_init(TimerRequest::new(self, completion), GFP_KERNEL)
+                    .map_err(|_| EAGAIN)?;
+                // Under `ctx_lock`, so that destroy, which sets `dead` and then cancels what is
+                // on the list under the same lock, either sees this timer or is seen.
+                let mut pending = self.pending_timers.lock_irqsave();
+                self.begin_request()?;
+                // Started under `ctx_lock`, so cancel cannot see it unstarted; the list keeps
+                // the request alive until it is completed.
+                req.timer.start(nanoseconds);
+                pending.push_back(req);
+            }
+            Operation::Work => {
+                let req = KBox::pin_init(WorkRequest::new(self, completion), GFP_KERNEL)
+                    .map_err(|_| EAGAIN)?;
+                self.begin_request()?;
+                self.shared.workqueue().enqueue(req);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reaps up to `nr` events into user memory: as many as `ring_lock` lets us copy without a
+    /// page fault, and, if the first one's destination is not present, faults it in without
+    /// the lock and tries again. EFAULT only when nothing could be delivered: the destination
+    /// cannot be faulted in, or it was and still cannot be written, a few times over (it is
+    /// taken away each time: the caller races itself).
+    fn reap(&self, out: UserPtr, nr: usize) -> Result<usize> {
+        const RETRIES: usize = 4;
+        for _ in 0..RETRIES {
+            let (copied, faulted) = self.ring.lock().read_events(out, nr);
+            if copied > 0 || !faulted {
+                return Ok(copied);
+            }
+            // Here a fault may wait as long as it likes (userfaultfd, FUSE, swap-in): nobody
+            // waits for us.
+            if crate::sync::fatal_signal_pending() || !mm::fault_in_writeable(out, EVENT_SIZE) {
+                return Err(EFAULT);
+            }
+        }
+        Err(EFAULT)
+    }
+
+    /// Reaps between `min_nr` and `nr` events into user memory, waiting until `deadline` (an
+    /// absolute monotonic time in ns; `Some(0)` means do not wait) or for ever (fs/aio.c's
+    /// `read_events()`). Events once taken from the ring are always returned: a later fault or a
+    /// signal ends the call with the number already delivered.
+    pub(crate) fn get_events(
+        &self,
+        min_nr: usize,
+        nr: usize,
+        out: UserPtr,
+        deadline: Option<i64>,
+    ) -> Result<usize> {
+        let mut got = 0usize;
+        loop {
+            match self.reap(out + got * EVENT_SIZE, nr - got) {
+                Ok(n) => got += n,
+                Err(err) if got == 0 => return Err(err),
+                Err(_) => return Ok(got),
+            }
+            if got >= min_nr || deadline == Some(0) {
+                return Ok(got);
+            }
+            if self.is_dead() {
+                return if got > 0 { Ok(got) } else { Err(EINVAL) };
+            }
+            match self
+                .wait
+                .wait(deadline, true, || self.ring.has_events() || self.is_dead())
+            {
+                Wakeup::Woken => {}
+                Wakeup::TimedOut | Wakeup::Signal => {
+                    // What arrived by now is returned, as fs/aio.c's wait condition reads it.
+                    if let Ok(n) = self.reap(out + got * EVENT_SIZE, nr - got) {
+                        got += n;
+                    }
+                    return Ok(got);
+                }
+            }
+        }
+    }
+
+    /// Cancels the pending timer operation submitted from user address `user_iocb` (6.12's
+    /// `io_cancel()`): its event arrives through the ring with `-ECANCELED`.
+    pub(crate) fn cancel(&self, user_iocb: UserPtr) -> Result {
+        let mut pending = self.pending_timers.lock_irqsave();
+        let mut cursor = pending.cursor_front();
+        while let Some(current) = cursor {
+            let req = current.current();
+            if req.completion.event.obj == user_iocb as u64 {
+                // Only tries: the timer may be expiring right now.
+                if req.timer.try_cancel() == Cancel::TooLate {
+                    // Fired: its own event is on the way.
+                    return Err(EINVAL);
+                }
+                let req = current.remove();
+                drop(pending);
+                self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
+                return Err(Error::from_errno(-(sys::EINPROGRESS as c_int)));
+            }
+            cursor = current.next();
+        }
+        Err(EINVAL)
+    }
+
+    /// Destroys the context (fs/aio.c's `kill_ioctx()` and what follows it): takes it off the
+    /// tables that name it, cancels the timers, waits for everything in flight, unmaps the ring
+    /// if the caller owns it and the mapping is still the ring, and frees the ring. Process
+    /// context only. Of concurrent calls (DESTROY, closing the file, the address space's death),
+    /// one destroys and the others fail with EINVAL.
+    pub(crate) fn destroy(&self) -> Result {
+        if self.dead.swap(true, Ordering::SeqCst) {
+            return Err(EINVAL);
+        }
+        self.unfile();
+        // Stop every timer that has not fired; complete those outside `ctx_lock`. A timer that
+        // has fired stays on the list, where the irq_work will look for it.
+        let mut cancelled = List::<TimerRequest>::new();
+        {
+            let mut pending = self.pending_timers.lock_irqsave();
+            let mut fired = List::<TimerRequest>::new();
+            while let Some(req) = pending.pop_front() {
+                if req.timer.try_cancel() == Cancel::Stopped {
+                    cancelled.push_back(req);
+                } else {
+                    fired.push_back(req);
+                }
+            }
+            pending.push_all_back(&mut fired);
+        }
+        while let Some(req) = cancelled.pop_front() {
+            self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
+        }
+        // Reapers asleep in getevents see the context dead.
+        self.wait.wake_up_all();
+        self.wait_idle();
+        let file = self.teardown();
+        self.shared.unaccount_events(self.max_reqs);
+        // Last, as the ring file may hold the last references to the module.
+        drop(file);
+        Ok(())
+    }
+
+    /// Takes the context off the file's table and its address space's: nobody finds it any more.
+    fn unfile(&self) {
+        let from_file = {
+            let mut table = self.table.lock();
+            let key = self.key();
+            match table.get(&key) {
+                Some(ctx) if core::ptr::eq(&**ctx, self) => table.remove(&key),
+                _ => None,
+            }
+        };
+        drop(from_file);
+        let from_mm = self
+            .ring
+            .lock()
+            .resources()
+            .mm_contexts
+            .as_ref()
+            .and_then(|contexts| contexts.remove(self.serial));
+        drop(from_mm);
+    }
+
+    /// Waits, uninterruptibly, until no request is in flight.
+    fn wait_idle(&self) {
+        while self.inflight.load(Ordering::SeqCst) != 0 {
+            self.wait
+                .wait(None, false, || self.inflight.load(Ordering::SeqCst) == 0);
+        }
+    }
+
+    /// Takes the ring apart in the seed patch's order: under `ring_lock`, unmap (if this is the
+    /// owner and the mapping is still the ring), disconnect the ring file from the context (no
+    /// migration can reach it afterwards), then take the folios out and put them. Returns the
+    /// disconnected file, for the caller to drop last.
+    fn teardown(&self) -> Option<RingFile> {
+        let mut guard = self.ring.lock();
+        let resources = guard.resources();
+        if let (Some(file), Some(owner)) = (&resources.file, &resources.owner_mm) {
+            if owner.is_current() {
+                // Failing to unmap leaves a dead mapping (SIGBUS on access), nothing worse.
+                let _ = mm::unmap_if_mapping_of(
+                    file,
+                    self.user_id.load(Ordering::Acquire) as usize,
+                    self.nr_pages * PAGE_SIZE,
+                );
+            }
+        }
+        let file = guard.resources().file.take();
+        if let Some(file) = &file {
+            file.disconnect();
+        }
+        let folios = guard.lock_completions().take_folios();
+        let owner_mm = guard.resources().owner_mm.take();
+        let mm_contexts = guard.resources().mm_contexts.take();
+        drop(guard);
+        drop(folios);
+        drop(owner_mm);
+        drop(mm_contexts);
+        file
+    }
+}
