@@ -23,9 +23,9 @@ use kernel::{
 };
 
 use crate::{
+    file::{refile_displaced, ContextKey, FileTable},
     mm::{self, RingFile},
     request::{Completion, NoopBatch, TimerRequest, WorkRequest},
-    ring::{refile_displaced, ContextKey, FileTable},
     ring::{Ring, EVENT_SIZE, PAGE_SIZE},
     sync::{IrqSpinLock, WaitQueue, Wakeup},
     sys,

@@ -158,7 +158,7 @@ unsafe extern "C" fn release(notifier: *mut sys::mmu_notifier, _mm: *mut sys::mm
     // SAFETY: The notifier is registered, so the `MmContexts` around it is alive until after this
     // returns (it is freed only after an SRCU grace period, and we are in an SRCU reader).
     let this = unsafe { &*notifier.cast::<MmContexts>() };
-    crate::ring::destroy_all(&this.contexts);
+    crate::file::destroy_all(&this.contexts);
 }
 
 /// Waits until every [`MmContexts`] given back has been freed: module unloading calls this, so

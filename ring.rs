@@ -48,42 +48,38 @@ use core::{
 };
 use kernel::{
     ffi::{c_int, c_ulong},
-    new_spinlock,
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
-    sync::{Arc, SpinLock},
     types::ARef,
-    uaccess::{UserPtr, UserSlice},
+    uaccess::UserPtr,
 };
 
 use crate::{
-    context::{Context, AIO_KEY_OFFSET},
+    context::Context,
     misc::{this_module, FileOperations},
-    mm::{self, Folio, MmGrab, RingFile, RingOps, VmOperations, Vma},
+    mm::{self, Folio, MmGrab, RingFile, VmOperations, Vma},
     owner::MmContextsRef,
-    request::NoopBatch,
     sync::{IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard},
-    sys, Shared,
+    sys,
 };
 
 /// Bytes in a ring page.
 pub(crate) const PAGE_SIZE: usize = sys::PAGE_SIZE;
 /// Size of the ring header and of an event slot: both 32 bytes, as in fs/aio.c.
-const HEADER_SIZE: usize = size_of::<sys::rust_aio_ring>();
+pub(crate) const HEADER_SIZE: usize = size_of::<sys::rust_aio_ring>();
 pub(crate) const EVENT_SIZE: usize = size_of::<sys::io_event>();
 /// Event slots per page, and the header's size in slots (`AIO_EVENTS_OFFSET`).
 const EVENTS_PER_PAGE: usize = PAGE_SIZE / EVENT_SIZE;
 const EVENTS_OFFSET: usize = HEADER_SIZE / EVENT_SIZE;
 /// fs/aio.c doubles `nr_events` and refuses more than `0x10000000 / sizeof(struct io_event)`
 /// with EINVAL: beyond that a ring would be absurdly large.
-const MAX_DOUBLED_EVENTS: u32 = (0x1000_0000 / EVENT_SIZE) as u32;
+pub(crate) const MAX_DOUBLED_EVENTS: u32 = (0x1000_0000 / EVENT_SIZE) as u32;
 
 const _: () = assert!(HEADER_SIZE == EVENT_SIZE && PAGE_SIZE % EVENT_SIZE == 0);
 
 /// The ring header as the kernel sees it in the shared page: every field may change under it
 /// (user space can write the mapping), so each is an atomic.
 #[repr(C)]
-struct SharedHeader {
+pub(crate) struct SharedHeader {
     id: AtomicU32,
     nr: AtomicU32,
     head: AtomicU32,
@@ -97,10 +93,27 @@ struct SharedHeader {
 const _: () = assert!(size_of::<SharedHeader>() == HEADER_SIZE);
 
 impl SharedHeader {
-    fn of(page0: &Folio) -> &SharedHeader {
+    pub(crate) fn of(page0: &Folio) -> &SharedHeader {
         // SAFETY: A ring folio is a page of at least `HEADER_SIZE` bytes that lives while the
         // borrowed `Folio` reference does; the header is a plain array of naturally aligned u32s.
         unsafe { &*page0.address().cast::<SharedHeader>() }
+    }
+
+    /// Fills in the header of a new ring of `nr_events` slots (setup, before the ring is
+    /// installed); `id` is information only: nothing reads it back.
+    pub(crate) fn init(&self, id: u32, nr_events: u32) {
+        self.id.store(id, Ordering::Relaxed);
+        self.nr.store(nr_events, Ordering::Relaxed);
+        self.head.store(0, Ordering::Relaxed);
+        self.tail.store(0, Ordering::Relaxed);
+        self.magic
+            .store(sys::RUST_AIO_RING_MAGIC, Ordering::Relaxed);
+        self.compat_features
+            .store(sys::RUST_AIO_RING_COMPAT_FEATURES, Ordering::Relaxed);
+        self.incompat_features
+            .store(sys::RUST_AIO_RING_INCOMPAT_FEATURES, Ordering::Relaxed);
+        self.header_length
+            .store(HEADER_SIZE as u32, Ordering::Relaxed);
     }
 }
 
@@ -478,7 +491,7 @@ impl BothGuard<'_> {
         core::mem::take(unsafe { &mut *self.ring.folios.get() })
     }
 
-    fn install_folios(&mut self, folios: KVec<ARef<Folio>>) {
+    pub(crate) fn install_folios(&mut self, folios: KVec<ARef<Folio>>) {
         // SAFETY: Both locks are held, so nobody else reads or writes `folios` (invariant).
         unsafe { *self.ring.folios.get() = folios };
     }
@@ -571,7 +584,7 @@ impl CompletionGuard<'_> {
 /// The ring's `file_operations`: `mmap`, used by setup, and `release`, which ends the file's pin
 /// of the ring filesystem. `owner` keeps the module loaded while a ring file exists (a mapping of
 /// it may outlive its context); so does the filesystem's superblock.
-static RING_FOPS: FileOperations = FileOperations(sys::file_operations {
+pub(crate) static RING_FOPS: FileOperations = FileOperations(sys::file_operations {
     owner: this_module(),
     mmap: Some(ring_mmap),
     release: Some(ring_release),
@@ -589,13 +602,6 @@ static RING_VM_OPS: VmOperations = VmOperations(sys::vm_operations_struct {
     // SAFETY: All-zero is a valid `vm_operations_struct`: every other operation is absent.
     ..unsafe { core::mem::zeroed() }
 });
-
-pub(crate) fn ring_ops() -> RingOps {
-    RingOps {
-        aops: &crate::migrate::RING_AOPS,
-        fops: &RING_FOPS,
-    }
-}
 
 extern "C" fn ring_mmap(_file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
     // SAFETY: The kernel passes the new VMA with `mmap_lock` held for writing.
@@ -641,275 +647,4 @@ extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
 /// address is still the whole ring before unmapping it.
 extern "C" fn ring_may_split(_vma: *mut sys::vm_area_struct, _addr: c_ulong) -> c_int {
     EINVAL.to_errno()
-}
-
-/// How a file's table names a context: its owner's address space (by address only) and the
-/// ring's address there. Forked children share the file, and may map rings at the same
-/// addresses as their parent.
-pub(crate) type ContextKey = (usize, u64);
-
-/// The contexts one open `/dev/rust_aio` made, by [`ContextKey`].
-pub(crate) type FileTable = SpinLock<RBTree<ContextKey, Arc<Context>>>;
-
-/// Set in the id of a context whose address now maps another ring: no user address has it.
-const DISPLACED: u64 = 1 << 63;
-
-/// Makes room at `key` for a ring that now lives at that address. A context filed there had its
-/// ring unmapped by user space (or it would still be there): it can no longer be named by
-/// address (fs/aio.c loses it the same way) and is refiled under an id no ring has, where
-/// closing the file, or its address space's death, still finds it. Its node is reused: no
-/// allocation, as `mremap` holds spinlocks.
-pub(crate) fn refile_displaced(table: &mut RBTree<ContextKey, Arc<Context>>, key: &ContextKey) {
-    let Some(displaced) = table.get(key).cloned() else {
-        return;
-    };
-    if let Some(node) = table.remove_node(key) {
-        let id = DISPLACED | displaced.serial();
-        displaced.set_user_id(id);
-        table.insert(
-            node.into_reservation()
-                .into_node(displaced.key(), displaced),
-        );
-    }
-}
-
-/// One open `/dev/rust_aio`: the contexts it made.
-pub(crate) struct FileContexts {
-    shared: &'static Shared,
-    table: Arc<FileTable>,
-}
-
-impl FileContexts {
-    pub(crate) fn new(shared: &'static Shared) -> Result<Self> {
-        Ok(Self {
-            shared,
-            table: Arc::pin_init(
-                new_spinlock!(RBTree::new(), "rust_aio::FileContexts::table"),
-                GFP_KERNEL,
-            )?,
-        })
-    }
-
-    /// Finds the caller's context named `user_id` (fs/aio.c's `lookup_ioctx()`): the ring's
-    /// address in the caller's address space. Nothing user space can write is read.
-    fn lookup(&self, user_id: u64) -> Result<Arc<Context>> {
-        // The id of a displaced context is no address: nothing names it.
-        if user_id & DISPLACED != 0 {
-            return Err(EINVAL);
-        }
-        let key = (mm::current_mm() as usize, user_id);
-        let ctx = self.table.lock().get(&key).cloned().ok_or(EINVAL)?;
-        if ctx.is_dead() {
-            return Err(EINVAL);
-        }
-        Ok(ctx)
-    }
-
-    /// `io_setup()`: creates a context with room for `nr_events` events in flight and maps its
-    /// ring into the caller; returns the context id.
-    pub(crate) fn setup(&self, nr_events: u32, flags: u32) -> Result<u64> {
-        // fs/aio.c doubles `nr_events` as a u32 before its overflow check: from 2^31 on it
-        // wraps, passes, and the event limit says EAGAIN instead. Here that is EAGAIN whatever
-        // the limit: such a ring is never built (fs/aio.c would build one from the wrapped
-        // number).
-        if nr_events == 0 || flags != 0 || nr_events.wrapping_mul(2) > MAX_DOUBLED_EVENTS {
-            return Err(EINVAL);
-        }
-        if nr_events >= 1 << 31 {
-            return Err(EAGAIN);
-        }
-        self.shared.account_events(nr_events)?;
-        let result = self.setup_accounted(nr_events);
-        if result.is_err() {
-            self.shared.unaccount_events(nr_events);
-        }
-        result
-    }
-
-    fn setup_accounted(&self, max_reqs: u32) -> Result<u64> {
-        // One slot always stays empty (head == tail means empty), one more "for good luck", as
-        // fs/aio.c; then the ring is whole pages and `nr` whatever fits.
-        let wanted = max_reqs as usize + 2;
-        let nr_pages = (HEADER_SIZE + wanted * EVENT_SIZE).div_ceil(PAGE_SIZE);
-        let nr_events = ((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32;
-        let owner_mm = MmGrab::current().ok_or(EINVAL)?;
-        let owner_addr = mm::current_mm() as usize;
-        // Takes `mmap_lock`: before `ring_lock`.
-        let mm_contexts = MmContextsRef::current()?;
-        let file_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let mm_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let mut folios = KVec::with_capacity(nr_pages, GFP_KERNEL)?;
-
-        let serial = self.shared.next_serial();
-        let ctx = Arc::pin_init(
-            Context::new(
-                self.shared,
-                serial,
-                &self.table,
-                owner_addr,
-                max_reqs,
-                nr_pages,
-                nr_events,
-            ),
-            GFP_KERNEL,
-        )?;
-
-        // Hold `ring_lock` until setup is complete: from the moment the ring file exists,
-        // migration can find the context through it and must not see it half made.
-        let mut guard = ctx.ring().lock();
-        let file = RingFile::new(nr_pages, (&*ctx as *const Context).cast(), &ring_ops())?;
-        for index in 0..nr_pages {
-            folios.push(file.create_folio(index)?, GFP_KERNEL)?;
-        }
-        let size = nr_pages * PAGE_SIZE;
-        // As fs/aio.c: EINTR when killed while waiting for `mmap_lock`, otherwise ENOMEM.
-        let addr =
-            mm::map_shared(&file, size).map_err(|err| if err == EINTR { EINTR } else { ENOMEM })?;
-
-        let header = SharedHeader::of(folios.first().ok_or(EINVAL)?);
-        // Information only: nothing reads it back.
-        header.id.store(serial as u32, Ordering::Relaxed);
-        header.nr.store(nr_events, Ordering::Relaxed);
-        header.head.store(0, Ordering::Relaxed);
-        header.tail.store(0, Ordering::Relaxed);
-        header
-            .magic
-            .store(sys::RUST_AIO_RING_MAGIC, Ordering::Relaxed);
-        header
-            .compat_features
-            .store(sys::RUST_AIO_RING_COMPAT_FEATURES, Ordering::Relaxed);
-        header
-            .incompat_features
-            .store(sys::RUST_AIO_RING_INCOMPAT_FEATURES, Ordering::Relaxed);
-        header
-            .header_length
-            .store(HEADER_SIZE as u32, Ordering::Relaxed);
-
-        guard.lock_completions().install_folios(folios);
-        guard.resources.file = Some(file);
-        guard.resources.owner_mm = Some(owner_mm);
-
-        // The context is complete: make it visible, to lookups and to its address space's death.
-        {
-            let mut table = self.table.lock();
-            refile_displaced(&mut table, &(owner_addr, addr as u64));
-            ctx.set_user_id(addr as u64);
-            table.insert(file_node.into_node(ctx.key(), ctx.clone()));
-        }
-        mm_contexts.insert(serial, ctx.clone(), mm_node);
-        guard.resources.mm_contexts = Some(mm_contexts);
-        drop(guard);
-        Ok(addr as u64)
-    }
-
-    /// `io_submit()`: submits up to `nr` iocbs whose user addresses are at `iocbpp`; returns how
-    /// many were queued. Stops at the first bad one and fails with its error only if it was the
-    /// first.
-    pub(crate) fn submit(&self, user_id: u64, nr: i64, iocbpp: UserPtr) -> Result<usize> {
-        if nr < 0 {
-            return Err(EINVAL);
-        }
-        let ctx = self.lookup(user_id)?;
-        // More than the ring holds cannot all be queued; fs/aio.c clamps the same way.
-        let nr = (nr as u64).min(u64::from(ctx.ring().nr_events())) as usize;
-        let mut noops = NoopBatch::new();
-        let (submitted, result) = Self::submit_all(&ctx, nr, iocbpp, &mut noops);
-        ctx.complete_noops(&mut noops);
-        match result {
-            Err(err) if submitted == 0 => Err(err),
-            _ => Ok(submitted),
-        }
-    }
-
-    /// Submits the iocbs until the first that fails: how many were queued, and its error.
-    /// The pointers are read a batch at a time; a batch that cannot be read whole is read one
-    /// by one, so that those before an unreadable pointer are submitted, as in fs/aio.c.
-    fn submit_all(
-        ctx: &Arc<Context>,
-        nr: usize,
-        iocbpp: UserPtr,
-        noops: &mut NoopBatch,
-    ) -> (usize, Result) {
-        // Eight at a time: a small array, zeroed on every SUBMIT.
-        let mut pointers = [0u64; 8];
-        let mut submitted = 0;
-        while submitted < nr {
-            let at = iocbpp.wrapping_add(submitted * size_of::<u64>());
-            let mut chunk = (nr - submitted).min(pointers.len());
-            if mm::read_user_u64s(at, &mut pointers[..chunk]).is_err() {
-                chunk = 1;
-                if let Err(err) = mm::read_user_u64s(at, &mut pointers[..1]) {
-                    return (submitted, Err(err));
-                }
-            }
-            for &user_iocb in &pointers[..chunk] {
-                if let Err(err) = ctx.submit_one(user_iocb as UserPtr, noops) {
-                    return (submitted, Err(err));
-                }
-                submitted += 1;
-            }
-        }
-        (submitted, Ok(()))
-    }
-
-    /// `io_getevents()`; `deadline` as for [`Context::get_events`].
-    pub(crate) fn get_events(
-        &self,
-        user_id: u64,
-        min_nr: i64,
-        nr: i64,
-        events: UserPtr,
-        deadline: Option<i64>,
-    ) -> Result<usize> {
-        let ctx = self.lookup(user_id)?;
-        if min_nr < 0 || nr < 0 || min_nr > nr {
-            return Err(EINVAL);
-        }
-        let got = ctx.get_events(min_nr as usize, nr as usize, events, deadline)?;
-        // io_getevents(): `if (!ret && signal_pending(current)) ret = -EINTR;`
-        if got == 0 && crate::sync::signal_pending() {
-            return Err(EINTR);
-        }
-        Ok(got)
-    }
-
-    /// `io_cancel()`: like fs/aio.c, reads only the iocb's `aio_key`, and before it looks the
-    /// context up.
-    pub(crate) fn cancel(&self, user_id: u64, user_iocb: UserPtr) -> Result {
-        // Any address may come in: one that would wrap is as unreadable as get_user() finds it.
-        let key_addr = user_iocb.checked_add(AIO_KEY_OFFSET).ok_or(EFAULT)?;
-        let key: u32 = UserSlice::new(key_addr, size_of::<u32>()).reader().read()?;
-        if key != 0 {
-            return Err(EINVAL);
-        }
-        self.lookup(user_id)?.cancel(user_iocb)
-    }
-
-    /// `io_destroy()`: returns once the context is gone. Of two concurrent calls, one destroys
-    /// and the other fails with EINVAL.
-    pub(crate) fn destroy(&self, user_id: u64) -> Result {
-        self.lookup(user_id)?.destroy()
-    }
-}
-
-impl Drop for FileContexts {
-    /// The file is closed (or its process exits): every context it made is destroyed.
-    fn drop(&mut self) {
-        destroy_all(&self.table);
-    }
-}
-
-/// Destroys every context of `table`, taking them off one at a time: destroying sleeps, so the
-/// lock is not held meanwhile. A context that is already dead is being destroyed by another
-/// thread, which finishes the job.
-pub(crate) fn destroy_all<K: Ord + Copy>(table: &SpinLock<RBTree<K, Arc<Context>>>) {
-    loop {
-        let next = {
-            let mut table = table.lock();
-            let key = table.keys().next().copied();
-            key.and_then(|key| table.remove(&key))
-        };
-        let Some(ctx) = next else { break };
-        let _ = ctx.destroy();
-    }
 }

@@ -26,6 +26,7 @@ use kernel::{
 };
 
 mod context;
+mod file;
 mod migrate;
 mod misc;
 mod mm;
@@ -36,9 +37,9 @@ mod sync;
 mod sys;
 mod timer;
 
+use file::FileContexts;
 use misc::{FileOperations, MiscRegistration};
 use request::FiredTimers;
-use ring::FileContexts;
 
 module! {
     type: RustAio,
