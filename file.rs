@@ -128,7 +128,7 @@ impl FileContexts {
         let nr_events = ((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32;
         let owner_mm = MmGrab::current().ok_or(EINVAL)?;
         let owner_addr = mm::current_mm() as usize;
-        // Takes `mmap_lock`: before `ring_lock`.
+        // Takes `mmap_lock` for writing: before `ring_lock`, never under it (`owner.rs`).
         let mm_contexts = MmContextsRef::current()?;
         let file_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mm_node = RBTreeNodeReservation::new(GFP_KERNEL)?;

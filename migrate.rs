@@ -3,8 +3,11 @@
 //! The ring inode's address-space operations: how ring pages migrate (NUMA moves, compaction,
 //! memory offlining) without losing an event or a `head` update.
 //!
-//! # Lock order (the seed patch's, "aio: v3 ensure access to ctx->ring_pages is correctly
-//! # serialised for migration")
+//! # The locks a migration takes (the seed patch's, "aio: v3 ensure access to ctx->ring_pages is
+//! # correctly serialised for migration")
+//!
+//! In the order it takes them. Where they stand in the module's lock order is stated once, in
+//! `ring.rs` (# Locking, Lock order); this tells why migration takes each.
 //!
 //! 1. `mapping->i_private_lock` (spinlock): held over the whole migration, so the context named
 //!    by `i_private_data` cannot be torn down under us. Teardown clears `i_private_data` under
@@ -13,9 +16,9 @@
 //! 2. `ring_lock` (mutex), by **trylock only** (`-EAGAIN` if busy): it keeps the reaper from
 //!    writing `head` into a page that is being copied (the race the patch fixed: the new page
 //!    kept a stale `head`), and keeps migration out of a context that is still being set up.
-//!    It must not be waited for: `move_pages()` migrates under `mmap_lock`, and `ring_lock` is
-//!    held around `mmap_lock` elsewhere (setup maps the ring, teardown unmaps it) —
-//!    the deadlock Trinity found in v2. A failed migration is simply retried by the kernel.
+//!    It must not be waited for: `move_pages()` migrates under `mmap_lock`, which comes after
+//!    `ring_lock` in the lock order (`ring.rs`) — the deadlock Trinity found in v2. A failed
+//!    migration is simply retried by the kernel.
 //! 3. `completion_lock` (spinlock, interrupts off) around the last copy and the swap of the
 //!    folio in the ring, so no event or `tail` is written to the old page after it was copied,
 //!    even from hard IRQ.

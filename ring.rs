@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Contexts and their completion rings: `io_setup`, `io_submit`, `io_getevents`, `io_cancel` and
-//! `io_destroy` over the `struct aio_ring` of fs/aio.c.
+//! A context's completion ring: the `struct aio_ring` of fs/aio.c, its two locks and the rule
+//! they keep (in types: [`RingGuard`], [`BothGuard`]), how events are posted and reaped and how
+//! free slots are counted; and the ring file's `file_operations` and `vm_operations`.
 //!
 //! A context's ring is the page cache of its own anonymous inode (`mm.rs`), mapped shared into
 //! the process that set it up; the context id user space passes is the ring's address there.
@@ -13,7 +14,7 @@
 //!
 //! # Locking
 //!
-//! Per context, in the order they nest:
+//! Per context:
 //!
 //! - `ring_lock` (mutex): serialises the kernel's writes of the ring's `head` (reaping through the
 //!   ioctl) and everything that changes which folios make up the ring: setup holds it from the
@@ -22,24 +23,50 @@
 //!   *try* it (`migrate.rs`). No user-memory fault is ever taken under it: reaping copies with
 //!   page faults disabled and faults the destination in after dropping it, so that a reader
 //!   stuck in a fault (userfaultfd, FUSE, swap-in) pins neither the ring nor DESTROY.
-//!   `mmap_lock` nests inside it (setup maps the ring, teardown unmaps it).
 //! - `completion_lock` (spinlock, interrupts off): writes of the ring's `tail`, the event slots
 //!   and the free-slot bookkeeping. Completions come from any context: the submitting task,
 //!   the workqueue, and hard IRQ (timer requests complete from an irq_work, which runs in hard
 //!   IRQ without `PREEMPT_RT`).
 //! - The folio array is written only with both locks held (migration's swap, setup, teardown),
 //!   so either lock is enough to read it.
+//! - `ctx_lock` (spinlock, interrupts off) guards the list of pending timer operations (cancel
+//!   and destroy complete what they take off it after dropping it).
 //!
-//! Outside those, each taken alone: `ctx_lock` (spinlock, interrupts off) guards the list of
-//! pending timer operations (cancel and destroy complete what they take off it after dropping
-//! it); the file's context table and the address space's (`owner.rs`) have their own
-//! spinlocks. The ring's `i_private_lock` comes before `ring_lock`, in migration only
-//! (`migrate.rs`); `mremap` takes it, then the file's table lock, under `mmap_lock`.
+//! Besides those, the ring's mapping has `i_private_lock`, which guards its pointer to the
+//! context (`mm.rs`), through which migration and `mremap` find it; the file's context table
+//! (`file.rs`) and the address space's (`owner.rs`) have their own spinlocks.
+//!
+//! ## Lock order
+//!
+//! This is the module's one statement of its lock order, as lockdep sees it, outermost first:
+//!
+//! `ring_lock` → `mmap_lock` → `i_private_lock` → `completion_lock`
+//!
+//! - `ring_lock` → `mmap_lock`: setup maps the ring and teardown unmaps it under `ring_lock`.
+//!   (Setup registers with the address space, which takes `mmap_lock` for writing, before it
+//!   takes `ring_lock`, never under it: `owner.rs`.)
+//! - `mmap_lock` → `i_private_lock`: the kernel calls `ring_mremap` with `mmap_lock` held, and
+//!   migration may run under it (`migrate.rs`).
+//! - `ring_lock` → `i_private_lock`: teardown disconnects the ring file under `ring_lock`.
+//! - `i_private_lock` → `completion_lock` and `ring_lock` → `completion_lock`: migration swaps a
+//!   folio holding all three; setup and teardown install and take the folios under `ring_lock`.
+//!
+//! Migration takes `i_private_lock` and then only *tries* `ring_lock`, failing if it is busy: a
+//! trylock creates no lockdep edge, so there is no `i_private_lock` → `ring_lock` order. Why
+//! migration takes each lock, and why it must not wait for `ring_lock`, is told in `migrate.rs`.
+//!
+//! Leaves, under which no other lock of the module is taken:
+//!
+//! - `ctx_lock`: taken alone.
+//! - The file's table lock: alone, under `ring_lock` (setup files the context), or under
+//!   `mmap_lock` and `i_private_lock` (`mremap` refiles it).
+//! - The address space's table lock: alone, or under `ring_lock` (setup files the context,
+//!   destroy takes it off).
 //!
 //! No lock of the module is a raw spinlock: the hrtimer of a timer request expires in hard IRQ,
 //! where `PREEMPT_RT` forbids `spinlock_t`, so its expiry function takes no lock at all. It
-//! pushes the request on a lock-free stack and queues an irq_work ([`FiredTimers`]), which
-//! completes it.
+//! pushes the request on a lock-free stack and queues an irq_work
+//! ([`FiredTimers`](crate::request::FiredTimers)), which completes it.
 
 use core::{
     cell::UnsafeCell,

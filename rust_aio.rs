@@ -7,11 +7,31 @@
 //! context dies when it is destroyed, when the file it was made through is closed, or when the
 //! address space that made it dies (exit, exec), whichever comes first.
 //!
-//! - `ring.rs`: contexts, their rings and requests; the locking rules.
+//! How the pieces fit, from the ioctl down:
+//!
+//! - `rust_aio.rs` (this file): the module, the device and its ioctls, and what every context
+//!   shares ([`Shared`]).
+//! - `file.rs`: one open device file and the contexts it made, found by their id; `io_setup`,
+//!   which makes a context and its ring file (handing the file its operation tables: the
+//!   address-space operations of `migrate.rs`, the file operations of `ring.rs`).
+//! - `context.rs`: one context: `io_submit`, `io_getevents`, `io_cancel`, `io_destroy`, and
+//!   its teardown.
+//! - `request.rs`: the kinds of request and how each completes; a new kind goes here (and its
+//!   decoding in `context.rs`).
+//! - `ring.rs`: the completion ring: its header and slots, its locks and the rule they keep,
+//!   posting and reaping, free slots; the ring file's `file_operations` and `vm_operations`.
+//!   **The module's lock order is stated there, once.**
+//! - `migrate.rs`: how ring pages migrate (the ring inode's address-space operations), and the
+//!   debugfs counters.
 //! - `owner.rs`: contexts die with their address space.
-//! - `migrate.rs`: how ring pages migrate; the lock order of the seed patch.
 //! - `mm.rs`, `sync.rs`, `timer.rs`, `misc.rs`: thin wrappers of the kernel objects used.
 //! - `sys.rs`: the bindgen-generated bindings (kernel and ABI).
+//!
+//! Dependencies point down that list. `ring.rs` names nothing above it but `Context`, in
+//! `ring_mremap` (the `mremap` callback finds the context through the ring's mapping, as
+//! migration does), and never `migrate.rs`; `migrate.rs` uses the ring. What points back up is
+//! what the design holds: a context holds its file's table, a request holds its context, and
+//! requests complete through `Context::complete`.
 
 use core::{
     mem::size_of,
