@@ -201,19 +201,9 @@ void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 	vm_flags_set(vma, flags);
 }
 
-void rust_aio_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
-{
-	vm_flags_clear(vma, flags);
-}
-
 struct inode *rust_aio_file_inode(struct file *file)
 {
 	return file_inode(file);
-}
-
-void rust_aio_init_work(struct work_struct *work, work_func_t func)
-{
-	INIT_WORK(work, func);
 }
 
 struct workqueue_struct *rust_aio_alloc_workqueue(void)

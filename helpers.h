@@ -67,11 +67,9 @@ void rust_aio_mmap_read_unlock(struct mm_struct *mm);
 unsigned long rust_aio_vma_start(struct vm_area_struct *vma);
 unsigned long rust_aio_vma_end(struct vm_area_struct *vma);
 void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
-void rust_aio_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags);
 struct inode *rust_aio_file_inode(struct file *file);
 
 /* Completion sources. */
-void rust_aio_init_work(struct work_struct *work, work_func_t func);
 struct workqueue_struct *rust_aio_alloc_workqueue(void);
 void rust_aio_hrtimer_init(struct hrtimer *timer,
 			   enum hrtimer_restart (*function)(struct hrtimer *));
