@@ -55,6 +55,7 @@ selftests: kernel
 # MUTANT=<name> builds a test-only module with a known bug compiled in;
 # `make check MUTANT=...` must then fail.
 check: module selftests
+	@$(TOP)/scripts/check-raw-calls
 	@$(TOP)/selftests/run-all --kernel "$(KDIR)/arch/x86/boot/bzImage" \
 		--module "$(TOP)/rust_aio.ko" --bin "$(BUILD)/selftests" \
 		$(if $(MUTANT),--mutant $(MUTANT))

@@ -16,9 +16,10 @@
 //! 2. `ring_lock` (mutex), by **trylock only** (`-EAGAIN` if busy): it keeps the reaper from
 //!    writing `head` into a page that is being copied (the race the patch fixed: the new page
 //!    kept a stale `head`), and keeps migration out of a context that is still being set up.
-//!    It must not be waited for: `move_pages()` migrates under `mmap_lock`, which comes after
-//!    `ring_lock` in the lock order (`ring.rs`) — the deadlock Trinity found in v2. A failed
-//!    migration is simply retried by the kernel.
+//!    It must not be waited for: migration may run under `mmap_lock` (a NUMA-hinting fault
+//!    migrates the page it faulted on), which comes after `ring_lock` in the lock order
+//!    (`ring.rs`), and under the folio locks and `i_private_lock` in any case — the deadlock
+//!    Trinity found in v2. A failed migration is simply retried by the kernel.
 //! 3. `completion_lock` (spinlock, interrupts off) around the last copy and the swap of the
 //!    folio in the ring, so no event or `tail` is written to the old page after it was copied,
 //!    even from hard IRQ.
@@ -27,9 +28,9 @@
 //!
 //! With `ring_lock` held, only completions still write the page: the event slot at `tail` and
 //! the header's `tail`. So the page is copied whole with interrupts **on**, after noting where
-//! completions are (`tail`, and how many were ever posted);
-//! then, under `completion_lock`, only the slots of this page written since (and the header, for
-//! page 0) are copied again before the swap. The interrupts-off window grows with the
+//! completions are (`tail`, and how many were ever posted); then, under `completion_lock`, only
+//! the slots of this page written since (and the header, for page 0) are copied again before
+//! the swap. The interrupts-off window grows with the
 //! completions that raced the first copy, not with the page size — the idea discussed in the
 //! seed thread, which fs/aio.c never adopted. The debugfs knob `one_phase` switches to fs/aio.c's
 //! way (the whole copy with interrupts off) for the benchmark's comparison; every window is
@@ -39,14 +40,12 @@
 //! User space cannot write the page meanwhile: migration has replaced its page-table entries
 //! with migration entries before calling us.
 
-use core::{
-    cell::UnsafeCell,
-    sync::atomic::{AtomicU32, AtomicU64, Ordering},
-};
-use kernel::{c_str, error::to_result, ffi::c_int, prelude::*, time::Ktime, types::ARef};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kernel::{c_str, ffi::c_int, prelude::*, time::Ktime, types::ARef};
 
 use crate::{
     context::Context,
+    debugfs::{Dir, U32Array},
     mm::{AddressSpaceOperations, Folio, Mapping},
     sys,
 };
@@ -98,15 +97,7 @@ static IRQOFF: IrqOffSamples = IrqOffSamples([const { AtomicU32::new(0) }; IRQOF
 pub(crate) static COPY_DELAY_US: AtomicU64 = AtomicU64::new(0);
 
 /// `irqoff_samples` as debugfs shows it (space-separated, oldest slot first).
-struct U32Array(UnsafeCell<sys::debugfs_u32_array>);
-
-// SAFETY: debugfs only reads the description, which is never written.
-unsafe impl Sync for U32Array {}
-
-static IRQOFF_ARRAY: U32Array = U32Array(UnsafeCell::new(sys::debugfs_u32_array {
-    array: IRQOFF.0.as_ptr().cast::<u32>().cast_mut(),
-    n_elements: IRQOFF_SAMPLES as u32,
-}));
+static IRQOFF_ARRAY: U32Array = U32Array::new(&IRQOFF.0);
 
 /// Set (debugfs `one_phase`, writable) to copy ring pages in one phase with interrupts off, as
 /// fs/aio.c does: the benchmark's baseline for the two-phase window.
@@ -136,9 +127,14 @@ pub(crate) static STATS: Stats = Stats {
 
 /// The ring was truncated (its context is gone): a fault finds no page and gets `-EIO`, as
 /// fs/aio.c's `aio_read_folio()`.
-extern "C" fn ring_read_folio(_file: *mut sys::file, folio: *mut sys::folio) -> c_int {
-    // SAFETY: The kernel passes a locked folio and expects `read_folio` to unlock it.
-    unsafe { sys::folio_unlock(folio) };
+///
+/// # Safety
+///
+/// Called by the kernel with a valid, locked folio of the ring's mapping.
+unsafe extern "C" fn ring_read_folio(_file: *mut sys::file, folio: *mut sys::folio) -> c_int {
+    // SAFETY: The kernel passes a valid folio for the whole call, locked, and expects
+    // `read_folio` to unlock it.
+    unsafe { Folio::from_raw(folio).unlock() };
     EIO.to_errno()
 }
 
@@ -205,9 +201,7 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
     let dst_ref: ARef<Folio> = dst.into();
     // SAFETY: Both folios are valid and locked by the migration core; the extra count of 1 is
     // the ring's own reference to `src`.
-    to_result(unsafe {
-        sys::folio_migrate_mapping(mapping.as_ptr(), dst.as_ptr(), src.as_ptr(), 1)
-    })?;
+    unsafe { mapping.migrate_mapping(dst, src, 1) }?;
 
     // 3. The copy. Two-phase (the default): the whole page with interrupts on, then, under
     // `completion_lock` with interrupts off, only what completions wrote since. One-phase (the
@@ -216,15 +210,11 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
     let mark = ring.completion_mark();
     if !one_phase {
         // SAFETY: Both folios are valid, locked, and the same size (order 0).
-        unsafe {
-            sys::folio_copy(dst.as_ptr(), src.as_ptr());
-            sys::folio_migrate_flags(dst.as_ptr(), src.as_ptr());
-        }
+        unsafe { dst.migrate_copy_from(src) };
         // Tests widen the window between the copies (at most 100 ms: spinlocks are held).
         let delay = COPY_DELAY_US.load(Ordering::Relaxed);
         if delay > 0 {
-            // SAFETY: Busy-waiting is allowed in any context.
-            unsafe { sys::rust_aio_udelay(delay.min(100_000) as _) };
+            crate::sync::busy_wait_us(delay.min(100_000));
         }
     }
     // `completion_lock`, interrupts off: no event or `tail` reaches the old folio after its
@@ -234,10 +224,7 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
         let mut both = ring.lock_completions();
         let recopied = if one_phase {
             // SAFETY: As above.
-            unsafe {
-                sys::folio_copy(dst.as_ptr(), src.as_ptr());
-                sys::folio_migrate_flags(dst.as_ptr(), src.as_ptr());
-            }
+            unsafe { dst.migrate_copy_from(src) };
             0
         } else if cfg!(mutant = "single-copy-migrate") {
             // Test-only mutant: no second copy, so events that raced the first are lost.
@@ -258,23 +245,14 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
 
 /// The debugfs directory with the counters; removed when dropped.
 pub(crate) struct DebugFs {
-    dir: *mut sys::dentry,
+    _dir: Dir,
 }
 
-// SAFETY: The dentry is only passed back to debugfs, which does its own locking.
-unsafe impl Send for DebugFs {}
-// SAFETY: See above.
-unsafe impl Sync for DebugFs {}
-
 impl DebugFs {
-    /// Creates `/sys/kernel/debug/rust_aio/` with one read-only file per counter. Failure is
-    /// not an error (debugfs may be absent), as everywhere in the kernel.
+    /// Creates `/sys/kernel/debug/rust_aio/` with one file per counter.
     pub(crate) fn create() -> Self {
-        // SAFETY: The name is a valid C string; a null parent means the debugfs root.
-        let dir = unsafe {
-            sys::debugfs_create_dir(c_str!("rust_aio").as_char_ptr(), core::ptr::null_mut())
-        };
-        let counters: [(&CStr, &AtomicU64, u16); 11] = [
+        let dir = Dir::new(c_str!("rust_aio"));
+        let counters: [(&CStr, &'static AtomicU64, u16); 11] = [
             (c_str!("migrated"), &STATS.migrated, 0o444),
             (c_str!("ring_lock_busy"), &STATS.ring_lock_busy, 0o444),
             (c_str!("teardown_won"), &STATS.teardown_won, 0o444),
@@ -292,26 +270,9 @@ impl DebugFs {
             (c_str!("aio_nr"), &crate::AIO_NR, 0o444),
         ];
         for (name, counter, mode) in counters {
-            // SAFETY: `dir` is a debugfs directory or an error pointer (then debugfs ignores the
-            // call); the counter is a static, so it outlives the file, which goes with `dir`.
-            unsafe { sys::debugfs_create_u64(name.as_char_ptr(), mode, dir, counter.as_ptr()) };
+            dir.u64_file(name, mode, counter);
         }
-        // SAFETY: As above; the array and its description are statics.
-        unsafe {
-            sys::debugfs_create_u32_array(
-                c_str!("irqoff_samples").as_char_ptr(),
-                0o444,
-                dir,
-                IRQOFF_ARRAY.0.get(),
-            )
-        };
-        Self { dir }
-    }
-}
-
-impl Drop for DebugFs {
-    fn drop(&mut self) {
-        // SAFETY: `dir` came from `debugfs_create_dir()`; an error pointer is ignored.
-        unsafe { sys::debugfs_remove(self.dir) };
+        dir.u32_array_file(c_str!("irqoff_samples"), &IRQOFF_ARRAY);
+        Self { _dir: dir }
     }
 }

@@ -72,3 +72,10 @@ impl Drop for MiscRegistration {
         unsafe { sys::misc_deregister(self.device.get()) };
     }
 }
+
+/// The `max_events` module parameter (helpers.c): the module-wide event limit, as fs/aio.c's
+/// `aio-max-nr`.
+pub(crate) fn max_events() -> u32 {
+    // SAFETY: Reading a module parameter is always allowed.
+    unsafe { sys::rust_aio_max_events() }
+}

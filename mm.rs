@@ -216,6 +216,32 @@ impl Folio {
         len - (left as usize).min(len)
     }
 
+    /// Unlocks the folio (what `read_folio` owes the kernel).
+    ///
+    /// # Safety
+    ///
+    /// The folio must be locked, by the caller's caller: the kernel hands `read_folio` a locked
+    /// folio.
+    pub(crate) unsafe fn unlock(&self) {
+        // SAFETY: The folio is valid (type invariant) and locked (the caller's guarantee).
+        unsafe { sys::folio_unlock(self.0.get()) };
+    }
+
+    /// Copies the whole of `src` into this folio, then its flags (`folio_copy()`,
+    /// `folio_migrate_flags()`): migration's copy.
+    ///
+    /// # Safety
+    ///
+    /// Both folios must be locked by the migration core and of the same size.
+    pub(crate) unsafe fn migrate_copy_from(&self, src: &Folio) {
+        // SAFETY: Both folios are valid (type invariant), locked and the same size (the
+        // caller's guarantee).
+        unsafe {
+            sys::folio_copy(self.0.get(), src.0.get());
+            sys::folio_migrate_flags(self.0.get(), src.0.get());
+        }
+    }
+
     /// Copies `len` bytes at `offset` in `src` to the same place in this folio (migration's
     /// second copy). Out-of-page ranges copy nothing.
     pub(crate) fn copy_range_from(&self, src: &Folio, offset: usize, len: usize) {
@@ -278,6 +304,25 @@ impl Mapping {
 
     pub(crate) fn as_ptr(&self) -> *mut sys::address_space {
         self.0.get()
+    }
+
+    /// Puts `dst` in the page cache in place of `src` (`folio_migrate_mapping()`); `extra_count`
+    /// is the references to `src` its owner holds beyond the page cache's.
+    ///
+    /// # Safety
+    ///
+    /// Both folios must be locked by the migration core, `src` in this mapping.
+    pub(crate) unsafe fn migrate_mapping(
+        &self,
+        dst: &Folio,
+        src: &Folio,
+        extra_count: c_int,
+    ) -> Result {
+        // SAFETY: The mapping and folios are valid (type invariants) and locked (the caller's
+        // guarantee).
+        to_result(unsafe {
+            sys::folio_migrate_mapping(self.0.get(), dst.as_ptr(), src.as_ptr(), extra_count)
+        })
     }
 
     fn private_lock(&self) -> *mut sys::spinlock_t {
@@ -653,4 +698,36 @@ pub(crate) fn unmap_if_mapping_of(file: &RingFile, addr: usize, size: usize) -> 
         to_result(unsafe { sys::vm_munmap(addr as c_ulong, size) })?;
     }
     Ok(())
+}
+
+/// `mmu_notifier_get()` through the helper: the address space's notifier for `ops`, made by
+/// `ops.alloc_notifier` if it has none; a counted reference.
+///
+/// # Safety
+///
+/// `mm` must be a live address space the caller uses (its own); `ops` outlives every notifier
+/// made from it.
+pub(crate) unsafe fn mmu_notifier_get(
+    ops: &'static sys::mmu_notifier_ops,
+    mm: *mut sys::mm_struct,
+) -> Result<NonNull<sys::mmu_notifier>> {
+    // SAFETY: The caller's guarantees are the helper's preconditions.
+    let notifier = from_err_ptr(unsafe { sys::rust_aio_mmu_notifier_get(ops, mm) })?;
+    NonNull::new(notifier).ok_or(ENOMEM)
+}
+
+/// Gives back a reference from [`mmu_notifier_get`] (`mmu_notifier_put()`).
+///
+/// # Safety
+///
+/// The caller owns the reference and does not use `notifier` again.
+pub(crate) unsafe fn mmu_notifier_put(notifier: NonNull<sys::mmu_notifier>) {
+    // SAFETY: The caller owns the reference.
+    unsafe { sys::mmu_notifier_put(notifier.as_ptr()) };
+}
+
+/// Waits until every notifier given back has been freed (`mmu_notifier_synchronize()`).
+pub(crate) fn mmu_notifier_synchronize() {
+    // SAFETY: Always allowed in process context.
+    unsafe { sys::mmu_notifier_synchronize() };
 }

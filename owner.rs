@@ -14,8 +14,8 @@
 
 use core::ptr::NonNull;
 use kernel::{
-    error::from_err_ptr, new_spinlock, prelude::*, rbtree::RBTree, rbtree::RBTreeNodeReservation,
-    sync::Arc, sync::SpinLock, types::Opaque,
+    new_spinlock, prelude::*, rbtree::RBTree, rbtree::RBTreeNodeReservation, sync::Arc,
+    sync::SpinLock, types::Opaque,
 };
 
 use crate::{context::Context, sys};
@@ -74,7 +74,7 @@ impl MmContextsRef {
             return Err(EINVAL);
         }
         // SAFETY: `mm` is the caller's own, live address space; `OPS` lives for ever.
-        let notifier = from_err_ptr(unsafe { sys::rust_aio_mmu_notifier_get(&OPS.0, mm) })
+        let notifier = unsafe { crate::mm::mmu_notifier_get(&OPS.0, mm) }
             // The first registration fails with EINTR on any pending signal
             // (`mm_take_all_locks()`): the ioctl is restarted once the signal is handled, so that
             // only a killed setup fails, as in fs/aio.c.
@@ -82,7 +82,7 @@ impl MmContextsRef {
         // INVARIANT: `mmu_notifier_get()` counted a reference on a notifier made by
         // `alloc_notifier()`, the first field of an `MmContexts`.
         Ok(Self {
-            ptr: NonNull::new(notifier.cast()).ok_or(ENOMEM)?,
+            ptr: notifier.cast(),
         })
     }
 
@@ -114,7 +114,7 @@ impl Drop for MmContextsRef {
     fn drop(&mut self) {
         // SAFETY: The reference is counted (type invariant) and not used again. This may be the
         // last one; the struct is then freed after an SRCU grace period, by `free_notifier`.
-        unsafe { sys::mmu_notifier_put(self.ptr.as_ptr().cast()) };
+        unsafe { crate::mm::mmu_notifier_put(self.ptr.cast()) };
     }
 }
 
@@ -164,6 +164,5 @@ unsafe extern "C" fn release(notifier: *mut sys::mmu_notifier, _mm: *mut sys::mm
 /// Waits until every [`MmContexts`] given back has been freed: module unloading calls this, so
 /// that no `free_notifier` runs after the module is gone.
 pub(crate) fn synchronize() {
-    // SAFETY: Always allowed in process context.
-    unsafe { sys::mmu_notifier_synchronize() };
+    crate::mm::mmu_notifier_synchronize();
 }

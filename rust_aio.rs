@@ -46,6 +46,7 @@ use kernel::{
 };
 
 mod context;
+mod debugfs;
 mod file;
 mod migrate;
 mod misc;
@@ -60,6 +61,7 @@ mod timer;
 use file::FileContexts;
 use misc::{FileOperations, MiscRegistration};
 use request::FiredTimers;
+use timer::WorkQueue;
 
 module! {
     type: RustAio,
@@ -96,8 +98,7 @@ impl Shared {
 
     /// Accounts a new context's events against the module-wide limit (EAGAIN beyond it).
     pub(crate) fn account_events(&self, nr_events: u32) -> Result {
-        // SAFETY: Reading a module parameter is always allowed.
-        let limit = u64::from(unsafe { sys::rust_aio_max_events() });
+        let limit = u64::from(misc::max_events());
         AIO_NR
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |accounted| {
                 let total = accounted + u64::from(nr_events);
@@ -109,44 +110,6 @@ impl Shared {
 
     pub(crate) fn unaccount_events(&self, nr_events: u32) {
         AIO_NR.fetch_sub(u64::from(nr_events), Ordering::AcqRel);
-    }
-}
-
-/// The module's own workqueue: unloading destroys it, which waits for every work function to
-/// return, so no work runs module code after the module is gone.
-///
-/// # Invariants
-///
-/// `wq` was allocated by `alloc_workqueue()` and is destroyed only on drop.
-struct WorkQueue {
-    wq: core::ptr::NonNull<sys::workqueue_struct>,
-}
-
-// SAFETY: Workqueues are made to be used from any thread.
-unsafe impl Send for WorkQueue {}
-// SAFETY: See above.
-unsafe impl Sync for WorkQueue {}
-
-impl WorkQueue {
-    fn new() -> Result<Self> {
-        // SAFETY: Allocating a workqueue has no preconditions.
-        let wq = unsafe { sys::rust_aio_alloc_workqueue() };
-        Ok(Self {
-            wq: core::ptr::NonNull::new(wq).ok_or(ENOMEM)?,
-        })
-    }
-
-    fn queue(&self) -> &kernel::workqueue::Queue {
-        // SAFETY: The workqueue is valid until `self` is dropped (type invariant); both bindings
-        // name the same C type.
-        unsafe { kernel::workqueue::Queue::from_raw(self.wq.as_ptr().cast()) }
-    }
-}
-
-impl Drop for WorkQueue {
-    fn drop(&mut self) {
-        // SAFETY: The workqueue is ours (type invariant); this drains it first.
-        unsafe { sys::destroy_workqueue(self.wq.as_ptr()) };
     }
 }
 

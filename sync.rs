@@ -292,3 +292,9 @@ impl WaitQueue {
         }
     }
 }
+
+/// Busy-waits `us` microseconds (`udelay()`): allowed under spinlocks, with interrupts off.
+pub(crate) fn busy_wait_us(us: u64) {
+    // SAFETY: Busy-waiting has no preconditions.
+    unsafe { sys::rust_aio_udelay(us as _) };
+}

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Thin wrappers for what completes operations away from the submitter: an hrtimer that expires
-//! in hard IRQ, the irq_work that its expiry hands requests to, and an eventfd to signal. The
-//! 6.12 kernel crate has none of them.
+//! in hard IRQ, the irq_work that its expiry hands requests to, an eventfd to signal, and the
+//! module's own workqueue. The 6.12 kernel crate has none of them.
 
 use core::{pin::Pin, ptr::NonNull};
 use kernel::{error::from_err_ptr, ffi::c_int, prelude::*, types::Opaque};
@@ -189,4 +189,42 @@ impl PinnedDrop for IrqWork {
 pub(crate) fn in_hardirq() -> bool {
     // SAFETY: Always allowed.
     unsafe { sys::rust_aio_in_hardirq() }
+}
+
+/// The module's own workqueue: unloading destroys it, which waits for every work function to
+/// return, so no work runs module code after the module is gone.
+///
+/// # Invariants
+///
+/// `wq` was allocated by `alloc_workqueue()` and is destroyed only on drop.
+pub(crate) struct WorkQueue {
+    wq: core::ptr::NonNull<sys::workqueue_struct>,
+}
+
+// SAFETY: Workqueues are made to be used from any thread.
+unsafe impl Send for WorkQueue {}
+// SAFETY: See above.
+unsafe impl Sync for WorkQueue {}
+
+impl WorkQueue {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: Allocating a workqueue has no preconditions.
+        let wq = unsafe { sys::rust_aio_alloc_workqueue() };
+        Ok(Self {
+            wq: core::ptr::NonNull::new(wq).ok_or(ENOMEM)?,
+        })
+    }
+
+    pub(crate) fn queue(&self) -> &kernel::workqueue::Queue {
+        // SAFETY: The workqueue is valid until `self` is dropped (type invariant); both bindings
+        // name the same C type.
+        unsafe { kernel::workqueue::Queue::from_raw(self.wq.as_ptr().cast()) }
+    }
+}
+
+impl Drop for WorkQueue {
+    fn drop(&mut self) {
+        // SAFETY: The workqueue is ours (type invariant); this drains it first.
+        unsafe { sys::destroy_workqueue(self.wq.as_ptr()) };
+    }
 }
