@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What bindgen turns into sys_generated.rs (see Kbuild and sys.rs): the
- * kernel headers the 6.12 kernel crate does not bind, the uapi header and
- * the C helpers.  sys_allowlist says which items are generated.
+ * kernel headers the 6.12 kernel crate does not bind and the C helpers.
+ * sys_allowlist says which items are generated.  The uapi header is bound
+ * on its own (uapi_generated.rs).
  */
 #include <linux/debugfs.h>
 #include <linux/eventfd.h>
@@ -23,7 +24,6 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
-#include "rust_aio_ioctls.h"
 #include "helpers.h"
 
 /*
