@@ -2,8 +2,10 @@
 
 //! Raw kernel and ABI bindings, under one name:
 //!
-//! - the kernel items, which bindgen generated from `sys.h` at build time (see `Kbuild` and
-//!   `sys_allowlist`);
+//! - the kernel crate's bindings, `kernel::bindings`, re-exported: `sys::file` *is*
+//!   `kernel::bindings::file`;
+//! - the kernel items those lack, which bindgen generated from `sys.h` at build time (see `Kbuild`
+//!   and `sys_allowlist`) on top of them: the types they mention are the kernel crate's;
 //! - the ABI, [`uapi`]: what bindgen generated from the uapi header alone, plus the byte-level
 //!   traits its structs need for `kernel::uaccess`.
 //!
@@ -25,15 +27,34 @@
 )]
 #![cfg_attr(CONFIG_RUSTC_HAS_UNNECESSARY_TRANSMUTES, allow(unnecessary_transmutes))]
 
-include!("sys_generated.rs");
+// The two have no name in common (`Kbuild` checks): one C type is one Rust type.
+pub(crate) use generated::*;
+pub(crate) use kernel::bindings::*;
 
-// The ABI under the names the code uses.
+// The ABI under the names the code uses. These hide the kernel crate's `iocb`, `io_event`,
+// `__kernel_timespec` and `IOCB_*` on purpose: the module only copies them from and to user space,
+// for which they need `FromBytes` and `AsBytes`, and those can only be implemented for this
+// crate's own types. No kernel function the module calls takes one.
 pub(crate) use uapi::{
     __kernel_timespec, io_event, iocb, rust_aio_cancel, rust_aio_getevents, rust_aio_ring,
     rust_aio_setup, rust_aio_submit, IOCB_CMD_NOOP, IOCB_FLAG_RESFD, RUST_AIO_ABI_VERSION,
     RUST_AIO_CMD_TIMER, RUST_AIO_CMD_WORK, RUST_AIO_IOC_CANCEL, RUST_AIO_IOC_DESTROY,
     RUST_AIO_IOC_GETEVENTS, RUST_AIO_IOC_SETUP, RUST_AIO_IOC_SUBMIT, RUST_AIO_IOC_VERSION,
     RUST_AIO_RING_COMPAT_FEATURES, RUST_AIO_RING_INCOMPAT_FEATURES, RUST_AIO_RING_MAGIC,
+};
+
+/// The kernel items `kernel::bindings` lacks (`sys_generated.rs` starts with
+/// `use kernel::bindings::*;`).
+mod generated {
+    include!("sys_generated.rs");
+}
+
+// Structs generated here with kernel crate types inside have the C size only if those types are
+// the kernel's, in full (not a forward declaration).
+const _: () = {
+    use core::mem::size_of;
+    assert!(size_of::<irq_work>() == SIZEOF_IRQ_WORK);
+    assert!(size_of::<miscdevice>() == SIZEOF_MISCDEVICE);
 };
 
 /// The ABI: `include/uapi/rust_aio.h` and the parts of `linux/aio_abi.h` it uses, generated from
