@@ -83,7 +83,7 @@ soak: module selftests
 # (a copy of the sources: kbuild builds in the module's directory).
 BENCH_KDIR = $(shell $(TOP)/qemu/build-kernel --bench --dir)
 BENCH_MOD := $(BUILD)/bench/module
-MODULE_SOURCES := Kbuild $(filter-out %/sys_generated.rs,$(wildcard $(TOP)/*.rs)) helpers.c \
+MODULE_SOURCES := Kbuild $(filter-out %_generated.rs,$(wildcard $(TOP)/*.rs)) helpers.c \
 	helpers.h sys.h sys_allowlist include
 
 bench: deps selftests
@@ -101,7 +101,8 @@ run: module selftests
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) $(KBUILD_ARGS) clean; fi
-	rm -rf $(BUILD) $(TOP)/sys_generated.rs $(TOP)/rust-project.json $(TOP)/.kdir-stamp
+	rm -rf $(BUILD) $(TOP)/sys_generated.rs $(TOP)/uapi_generated.rs $(TOP)/rust-project.json \
+		$(TOP)/.kdir-stamp
 	@$(MAKE) -C $(TOP)/selftests clean OUT="$(BUILD)/selftests"
 
 rust-analyzer: kernel

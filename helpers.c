@@ -3,6 +3,7 @@
  * Static inlines and macros as functions for rust_aio's Rust code; see
  * helpers.h.  Nothing here has logic of its own.
  */
+#include <linux/fs_context.h>
 #include <linux/highmem.h>
 #include <linux/irq_work.h>
 #include <linux/mm.h>
@@ -204,6 +205,11 @@ void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 struct inode *rust_aio_file_inode(struct file *file)
 {
 	return file_inode(file);
+}
+
+void rust_aio_fc_s_iflags_set(struct fs_context *fc, unsigned int flags)
+{
+	fc->s_iflags |= flags;
 }
 
 struct workqueue_struct *rust_aio_alloc_workqueue(void)

@@ -69,6 +69,12 @@ unsigned long rust_aio_vma_end(struct vm_area_struct *vma);
 void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
 struct inode *rust_aio_file_inode(struct file *file);
 
+/*
+ * The ring filesystem's context, whose fields the kernel crate's bindings
+ * do not have (they only declare struct fs_context): fc->s_iflags |= flags.
+ */
+void rust_aio_fc_s_iflags_set(struct fs_context *fc, unsigned int flags);
+
 /* Completion sources. */
 struct workqueue_struct *rust_aio_alloc_workqueue(void);
 void rust_aio_hrtimer_init(struct hrtimer *timer,

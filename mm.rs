@@ -52,7 +52,7 @@ extern "C" fn ring_fs_init_fs_context(fc: *mut sys::fs_context) -> c_int {
         }
         // Ring pages are never executable, whatever the mapping asks for (CVE-2016-10044):
         // mmap() of a noexec filesystem drops VM_MAYEXEC and ignores READ_IMPLIES_EXEC.
-        (*fc).s_iflags |= sys::SB_I_NOEXEC;
+        sys::rust_aio_fc_s_iflags_set(fc, sys::SB_I_NOEXEC);
     }
     0
 }

@@ -25,7 +25,8 @@
 //!   debugfs counters.
 //! - `owner.rs`: contexts die with their address space.
 //! - `mm.rs`, `sync.rs`, `timer.rs`, `misc.rs`: thin wrappers of the kernel objects used.
-//! - `sys.rs`: the bindgen-generated bindings (kernel and ABI).
+//! - `sys.rs`: the raw bindings: `kernel::bindings`, what bindgen generates on top of it, and the
+//!   ABI (`sys::uapi`).
 //!
 //! Dependencies point down that list. `ring.rs` names nothing above it but `Context`, in
 //! `ring_mremap` (the `mremap` callback finds the context through the ring's mapping, as

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What bindgen turns into sys_generated.rs (see Kbuild and sys.rs): the
- * kernel headers the 6.12 kernel crate does not bind, the uapi header and
- * the C helpers.  sys_allowlist says which items are generated.
+ * kernel headers the 6.12 kernel crate does not bind and the C helpers.
+ * sys_allowlist says which items are generated: only those the kernel
+ * crate's bindings lack.  The uapi header is bound on its own
+ * (uapi_generated.rs).
  */
 #include <linux/debugfs.h>
 #include <linux/eventfd.h>
@@ -23,13 +25,12 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
-#include "rust_aio_ioctls.h"
 #include "helpers.h"
 
 /*
  * Kernel macros bindgen cannot evaluate, as constants it can; the Kbuild
- * rule strips the RUST_AIO_CONST_ prefix (the ioctl numbers are in
- * include/rust_aio_ioctls.h).
+ * rule strips the RUST_AIO_CONST_ prefix (the kernel crate has GFP_KERNEL
+ * and PAGE_SIZE; the ioctl numbers are in include/rust_aio_ioctls.h).
  */
 /*
  * Ring pages: movable (GFP_USER | __GFP_MOVABLE alone would never reach
@@ -37,9 +38,14 @@
  * choice, and io_setup() reports ENOMEM.
  */
 const gfp_t RUST_AIO_CONST_GFP_RING = GFP_HIGHUSER_MOVABLE | __GFP_ZERO | __GFP_NOWARN;
-const gfp_t RUST_AIO_CONST_GFP_KERNEL = GFP_KERNEL;
 const fgf_t RUST_AIO_CONST_FGP_RING = FGP_LOCK | FGP_ACCESSED | FGP_CREAT;
-const unsigned long RUST_AIO_CONST_PAGE_SIZE = PAGE_SIZE;
 const int RUST_AIO_CONST_WORK_CPU_UNBOUND = WORK_CPU_UNBOUND;
 const unsigned long RUST_AIO_CONST_PROT_RW = PROT_READ | PROT_WRITE;
 const unsigned long RUST_AIO_CONST_RING_FS_MAGIC = 0xa10a10a1;
+
+/*
+ * The C sizes of the structs sys_generated.rs defines with kernel crate
+ * types inside (sys.rs asserts that the Rust ones match).
+ */
+const size_t RUST_AIO_CONST_SIZEOF_IRQ_WORK = sizeof(struct irq_work);
+const size_t RUST_AIO_CONST_SIZEOF_MISCDEVICE = sizeof(struct miscdevice);

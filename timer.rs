@@ -216,9 +216,8 @@ impl WorkQueue {
     }
 
     pub(crate) fn queue(&self) -> &kernel::workqueue::Queue {
-        // SAFETY: The workqueue is valid until `self` is dropped (type invariant); both bindings
-        // name the same C type.
-        unsafe { kernel::workqueue::Queue::from_raw(self.wq.as_ptr().cast()) }
+        // SAFETY: The workqueue is valid until `self` is dropped (type invariant).
+        unsafe { kernel::workqueue::Queue::from_raw(self.wq.as_ptr()) }
     }
 }
 

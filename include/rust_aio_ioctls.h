@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The ioctl numbers of include/uapi/rust_aio.h as constants bindgen can
- * evaluate (it cannot expand _IOR()/_IOW()): included by sys.h for the
- * module and by the Rust tests' bindings.  Each RUST_AIO_CONST_X becomes X.
+ * evaluate (it cannot expand _IOR()/_IOW()): what the module's ABI
+ * bindings (Kbuild, uapi_generated.rs) and the Rust tests' are generated
+ * from.  Each RUST_AIO_CONST_X becomes X.
  */
 #include "uapi/rust_aio.h"
 
