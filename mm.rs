@@ -348,6 +348,7 @@ impl Mapping {
 /// # Invariants
 ///
 /// The current CPU holds `mapping.i_private_lock`.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
 pub(crate) struct PrivateGuard<'a> {
     mapping: &'a Mapping,
     _not_send: core::marker::PhantomData<*mut ()>,

@@ -244,7 +244,7 @@ unsafe extern "C" fn complete_fired_timers(work: *mut sys::irq_work) {
         req.timer.cancel_sync();
         let ctx = req.ctx.clone();
         // SAFETY: The request is only ever on this list.
-        let req = unsafe { ctx.pending_timers().lock_irqsave().remove(req) };
+        let req = unsafe { ctx.pending_timers().lock().remove(req) };
         if let Some(req) = req {
             ctx.complete(&req.completion, None);
         }

@@ -85,7 +85,9 @@ use crate::{
     misc::{this_module, FileOperations},
     mm::{self, Folio, MmGrab, RingFile, VmOperations, Vma},
     owner::MmContextsRef,
-    sync::{IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard},
+    sync::{
+        new_irq_spinlock, new_try_mutex, IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard,
+    },
     sys,
 };
 
@@ -195,12 +197,14 @@ unsafe impl Sync for Ring {}
 unsafe impl Send for Ring {}
 
 /// Proof that `ring_lock` is held.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
 pub(crate) struct RingGuard<'a> {
     ring: &'a Ring,
     resources: TryMutexGuard<'a, RingResources>,
 }
 
 /// Proof that `completion_lock` is held.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
 struct CompletionGuard<'a> {
     ring: &'a Ring,
     completions: IrqSpinLockGuard<'a, Completions>,
@@ -212,13 +216,13 @@ impl Ring {
         let free_slots = nr_events - 1;
         pin_init!(Self {
             nr_events,
-            ring_lock <- TryMutex::new(
+            ring_lock <- new_try_mutex!(
                 RingResources { file: None, owner_mm: None, mm_contexts: None },
-                sys::rust_aio_ring_lock_init,
+                "ring_lock",
             ),
-            completion_lock <- IrqSpinLock::new(
+            completion_lock <- new_irq_spinlock!(
                 Completions { completed_events: 0 },
-                sys::rust_aio_completion_lock_init,
+                "completion_lock",
             ),
             folios: UnsafeCell::new(KVec::new()),
             tail: AtomicU32::new(0),
@@ -270,14 +274,14 @@ impl Ring {
     unsafe fn lock_both(&self) -> BothGuard<'_> {
         BothGuard {
             ring: self,
-            _completions: self.completion_lock.lock_irqsave(),
+            _completions: self.completion_lock.lock(),
         }
     }
 
     fn lock_completions(&self) -> CompletionGuard<'_> {
         CompletionGuard {
             ring: self,
-            completions: self.completion_lock.lock_irqsave(),
+            completions: self.completion_lock.lock(),
         }
     }
 
@@ -453,6 +457,7 @@ pub(crate) struct CompletionMark {
 }
 
 /// Proof that both `ring_lock` and `completion_lock` are held: the folios may change.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
 pub(crate) struct BothGuard<'a> {
     ring: &'a Ring,
     _completions: IrqSpinLockGuard<'a, Completions>,
