@@ -611,43 +611,53 @@ pub(crate) fn fault_in_writeable(addr: UserPtr, len: usize) -> bool {
     unsafe { sys::fault_in_writeable(addr as *mut _, len) == 0 }
 }
 
-/// A reference to an address space (`mmgrab()`), which keeps the `mm_struct` itself alive (not
-/// its mappings), to tell the process that owns a context.
+/// An address space (`struct mm_struct`), as later kernels' `kernel::mm::Mm`. An [`ARef<Mm>`]
+/// is a reference from `mmgrab()`, which keeps the `mm_struct` itself alive (not its mappings), to
+/// tell the process that owns a context.
 ///
 /// # Invariants
 ///
-/// `mm` holds an `mmgrab()` reference.
-pub(crate) struct MmGrab {
-    mm: NonNull<sys::mm_struct>,
-}
+/// The wrapped `mm_struct` is valid; an `Mm` is only reached through a reference counted by
+/// `mmgrab()` (an [`ARef<Mm>`]) or one borrowed from such.
+#[repr(transparent)]
+pub(crate) struct Mm(Opaque<sys::mm_struct>);
 
 // SAFETY: The reference may be dropped from any thread in process context (`mmdrop()` may free
 // the `mm_struct`); contexts drop theirs when they are destroyed, never from IRQ.
-unsafe impl Send for MmGrab {}
+unsafe impl Send for Mm {}
 // SAFETY: Only the address is compared.
-unsafe impl Sync for MmGrab {}
+unsafe impl Sync for Mm {}
 
-impl MmGrab {
+// SAFETY: `mmgrab()` and `mmdrop()` count the references that keep the `mm_struct` alive, from
+// any thread.
+unsafe impl AlwaysRefCounted for Mm {
+    fn inc_ref(&self) {
+        // SAFETY: The `mm_struct` is valid (type invariant).
+        unsafe { sys::rust_aio_mmgrab(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference, which is given up here. `mmdrop()` may free the
+        // `mm_struct`: in process context, as every reference is dropped (see `Send` above).
+        unsafe { sys::rust_aio_mmdrop(obj.cast().as_ptr()) };
+    }
+}
+
+impl Mm {
     /// The calling task's address space, or `None` for a kernel thread.
-    pub(crate) fn current() -> Option<Self> {
+    pub(crate) fn current() -> Option<ARef<Mm>> {
         // SAFETY: `current->mm` is stable for the calling task.
         let mm = NonNull::new(unsafe { sys::rust_aio_current_mm() })?;
-        // SAFETY: `mm` is the caller's own, live address space.
-        unsafe { sys::rust_aio_mmgrab(mm.as_ptr()) };
-        // INVARIANT: `mmgrab()` was just called.
-        Some(Self { mm })
+        // SAFETY: `mm` is the caller's own, live address space, borrowed only to take a reference
+        // (`Mm` is `repr(transparent)` over the C struct).
+        let mm = unsafe { mm.cast::<Mm>().as_ref() };
+        // `inc_ref()`: `mmgrab()`.
+        Some(ARef::from(mm))
     }
 
     /// Whether the calling task runs in this address space.
     pub(crate) fn is_current(&self) -> bool {
-        core::ptr::eq(current_mm(), self.mm.as_ptr())
-    }
-}
-
-impl Drop for MmGrab {
-    fn drop(&mut self) {
-        // SAFETY: The reference is ours (type invariant).
-        unsafe { sys::rust_aio_mmdrop(self.mm.as_ptr()) };
+        core::ptr::eq(current_mm(), self.0.get())
     }
 }
 

@@ -83,7 +83,7 @@ use kernel::{
 use crate::{
     context::Context,
     misc::{this_module, FileOperations},
-    mm::{self, Folio, MmGrab, RingFile, VmOperations, Vma},
+    mm::{self, Folio, Mm, RingFile, VmOperations, Vma},
     owner::MmContextsRef,
     sync::{
         new_irq_spinlock, new_try_mutex, IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard,
@@ -155,7 +155,7 @@ struct Completions {
 /// A ring's `ring_lock` data: what setup installs and teardown removes.
 pub(crate) struct RingResources {
     pub(crate) file: Option<RingFile>,
-    pub(crate) owner_mm: Option<MmGrab>,
+    pub(crate) owner_mm: Option<ARef<Mm>>,
     /// The owner's table of contexts (`owner.rs`): held until teardown.
     pub(crate) mm_contexts: Option<MmContextsRef>,
 }
