@@ -113,37 +113,31 @@ impl Shared {
     }
 }
 
-/// The module: its device, and what contexts share.
+/// The module: its device, with what contexts share (the device's files are opened with it),
+/// and its counters.
 struct RustAio {
-    // Dropped in this order: no new files, then no more counters, then the shared state.
-    _device: MiscRegistration,
+    // Dropped in this order: no new files, then the shared state, then no more counters.
+    _device: Pin<KBox<MiscRegistration<Shared>>>,
     _debugfs: migrate::DebugFs,
-    _shared: Pin<KBox<Shared>>,
 }
-
-/// The shared state, for the device's `open`. Set before the device is registered and valid
-/// until the module is unloaded, which cannot happen while a file of the module is open.
-static SHARED: core::sync::atomic::AtomicPtr<Shared> =
-    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 
 impl kernel::Module for RustAio {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let shared = KBox::pin_init(
-            try_pin_init!(Shared {
-                workqueue: WorkQueue::new()?,
-                fired_timers <- FiredTimers::new(),
-                serial: AtomicU64::new(0),
-            }? Error),
+        let debugfs = migrate::DebugFs::create();
+        let shared = try_pin_init!(Shared {
+            workqueue: WorkQueue::new()?,
+            fired_timers <- FiredTimers::new(),
+            serial: AtomicU64::new(0),
+        }? Error);
+        // Mode 0666: like the aio system calls, the device is open to every user. The shared
+        // state is ready before the device can be opened.
+        let device = KBox::pin_init(
+            MiscRegistration::register(c_str!("rust_aio"), 0o666, &DEVICE_FOPS, shared),
             GFP_KERNEL,
         )?;
-        SHARED.store((&*shared as *const Shared).cast_mut(), Ordering::Release);
-        let debugfs = migrate::DebugFs::create();
-        // Mode 0666: like the aio system calls, the device is open to every user.
-        let device = MiscRegistration::register(c_str!("rust_aio"), 0o666, &DEVICE_FOPS)?;
         Ok(Self {
             _device: device,
             _debugfs: debugfs,
-            _shared: shared,
         })
     }
 }
@@ -169,8 +163,11 @@ static DEVICE_FOPS: FileOperations = FileOperations(sys::file_operations {
 });
 
 extern "C" fn device_open(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
-    // SAFETY: Set before the device was registered; valid while a file is open (see `SHARED`).
-    let shared: &'static Shared = unsafe { &*SHARED.load(Ordering::Acquire) };
+    // SAFETY: `misc_open()` is opening `file` on our device, registered by the module's
+    // `MiscRegistration<Shared>` (`DEVICE_FOPS` are only its operations). That lives until the
+    // module is unloaded, which cannot happen while a file of the module is open: the shared
+    // state outlives the file, and so every context it makes.
+    let shared: &'static Shared = unsafe { MiscRegistration::of_opening_file(file) }.data();
     match FileContexts::new(shared).and_then(|contexts| Ok(KBox::new(contexts, GFP_KERNEL)?)) {
         Ok(contexts) => {
             // SAFETY: The file is being opened and is ours to set up.
