@@ -24,7 +24,7 @@ use kernel::{
 
 use crate::{
     file::{refile_displaced, ContextKey, FileTable},
-    mm::{self, RingFile},
+    mm::{self, PrivateGuard, RingFile},
     request::{Completion, NoopBatch, TimerRequest, WorkRequest},
     ring::{Ring, EVENT_SIZE, PAGE_SIZE},
     sync::{new_irq_spinlock, IrqSpinLock, WaitQueue, Wakeup},
@@ -109,6 +109,16 @@ impl Context {
             pending_timers <- new_irq_spinlock!(List::new(), "ctx_lock"),
             wait <- WaitQueue::new(),
         })
+    }
+
+    /// The context a ring's mapping names, while `private` holds its `i_private_lock`; `None`
+    /// once teardown has disconnected the ring (migration and `mremap` find the context so).
+    pub(crate) fn of_ring<'a>(private: &'a PrivateGuard<'_>) -> Option<&'a Context> {
+        let ctx = private.private_data().cast::<Context>();
+        // SAFETY: A ring's mapping names its context from setup (`RingFile::new()`) until
+        // teardown clears the name under `i_private_lock`, which `private` holds for `'a`; a
+        // context stays alive while its ring names it.
+        unsafe { ctx.as_ref() }
     }
 
     pub(crate) fn ring(&self) -> &Ring {
