@@ -24,10 +24,10 @@ use kernel::{
 
 use crate::{
     file::{refile_displaced, ContextKey, FileTable},
-    mm::{self, RingFile},
+    mm::{self, PrivateGuard, RingFile},
     request::{Completion, NoopBatch, TimerRequest, WorkRequest},
     ring::{Ring, EVENT_SIZE, PAGE_SIZE},
-    sync::{IrqSpinLock, WaitQueue, Wakeup},
+    sync::{new_irq_spinlock, IrqSpinLock, WaitQueue, Wakeup},
     sys,
     timer::{self, Cancel, EventFd},
     Shared,
@@ -106,9 +106,19 @@ impl Context {
             dead: AtomicBool::new(false),
             inflight: AtomicUsize::new(0),
             ring <- Ring::new(nr_events),
-            pending_timers <- IrqSpinLock::new(List::new(), sys::rust_aio_ctx_lock_init),
+            pending_timers <- new_irq_spinlock!(List::new(), "ctx_lock"),
             wait <- WaitQueue::new(),
         })
+    }
+
+    /// The context a ring's mapping names, while `private` holds its `i_private_lock`; `None`
+    /// once teardown has disconnected the ring (migration and `mremap` find the context so).
+    pub(crate) fn of_ring<'a>(private: &'a PrivateGuard<'_>) -> Option<&'a Context> {
+        let ctx = private.private_data().cast::<Context>();
+        // SAFETY: A ring's mapping names its context from setup (`RingFile::new()`) until
+        // teardown clears the name under `i_private_lock`, which `private` holds for `'a`; a
+        // context stays alive while its ring names it.
+        unsafe { ctx.as_ref() }
     }
 
     pub(crate) fn ring(&self) -> &Ring {
@@ -309,7 +319,7 @@ impl Context {
                     .map_err(|_| EAGAIN)?;
                 // Under `ctx_lock`, so that destroy, which sets `dead` and then cancels what is
                 // on the list under the same lock, either sees this timer or is seen.
-                let mut pending = self.pending_timers.lock_irqsave();
+                let mut pending = self.pending_timers.lock();
                 self.begin_request()?;
                 // Started under `ctx_lock`, so cancel cannot see it unstarted; the list keeps
                 // the request alive until it is completed.
@@ -390,7 +400,7 @@ impl Context {
     /// Cancels the pending timer operation submitted from user address `user_iocb` (6.12's
     /// `io_cancel()`): its event arrives through the ring with `-ECANCELED`.
     pub(crate) fn cancel(&self, user_iocb: UserPtr) -> Result {
-        let mut pending = self.pending_timers.lock_irqsave();
+        let mut pending = self.pending_timers.lock();
         let mut cursor = pending.cursor_front();
         while let Some(current) = cursor {
             let req = current.current();
@@ -424,7 +434,7 @@ impl Context {
         // has fired stays on the list, where the irq_work will look for it.
         let mut cancelled = List::<TimerRequest>::new();
         {
-            let mut pending = self.pending_timers.lock_irqsave();
+            let mut pending = self.pending_timers.lock();
             let mut fired = List::<TimerRequest>::new();
             while let Some(req) = pending.pop_front() {
                 if req.timer.try_cancel() == Cancel::Stopped {

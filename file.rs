@@ -21,7 +21,7 @@ use kernel::{
 use crate::{
     context::{Context, AIO_KEY_OFFSET},
     migrate::RING_AOPS,
-    mm::{self, MmGrab, RingFile, RingOps},
+    mm::{self, Mm, RingFile, RingOps},
     owner::MmContextsRef,
     request::NoopBatch,
     ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE, RING_FOPS},
@@ -126,7 +126,7 @@ impl FileContexts {
         let wanted = max_reqs as usize + 2;
         let nr_pages = (HEADER_SIZE + wanted * EVENT_SIZE).div_ceil(PAGE_SIZE);
         let nr_events = ((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32;
-        let owner_mm = MmGrab::current().ok_or(EINVAL)?;
+        let owner_mm = Mm::current().ok_or(EINVAL)?;
         let owner_addr = mm::current_mm() as usize;
         // Takes `mmap_lock` for writing: before `ring_lock`, never under it (`owner.rs`).
         let mm_contexts = MmContextsRef::current()?;

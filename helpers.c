@@ -44,36 +44,6 @@ void rust_aio_module_put(void)
 	module_put(THIS_MODULE);
 }
 
-void rust_aio_ring_lock_init(struct mutex *ring_lock)
-{
-	mutex_init(ring_lock);
-}
-
-void rust_aio_completion_lock_init(spinlock_t *completion_lock)
-{
-	spin_lock_init(completion_lock);
-}
-
-void rust_aio_ctx_lock_init(spinlock_t *ctx_lock)
-{
-	spin_lock_init(ctx_lock);
-}
-
-void rust_aio_mutex_lock(struct mutex *lock)
-{
-	mutex_lock(lock);
-}
-
-bool rust_aio_mutex_trylock(struct mutex *lock)
-{
-	return mutex_trylock(lock);
-}
-
-void rust_aio_mutex_unlock(struct mutex *lock)
-{
-	mutex_unlock(lock);
-}
-
 unsigned long rust_aio_spin_lock_irqsave(spinlock_t *lock)
 {
 	unsigned long flags;

@@ -4,9 +4,8 @@
  * as real functions (helpers.c).  bindgen reads this file through sys.h, so
  * Rust sees exactly these prototypes.
  *
- * Locks are initialised here because the C initialisers create one lockdep
- * class per call site: each lock of a context gets its own class, named
- * after the field, as in fs/aio.c.
+ * Locks are initialised by the kernel crate (sync.rs), which gives each
+ * lock of a context a lockdep class of its own, named after the field.
  */
 #ifndef RUST_AIO_HELPERS_H
 #define RUST_AIO_HELPERS_H
@@ -31,13 +30,7 @@ void rust_aio_module_put(void);
 /* Busy-waits (migration's test knob copy_delay_us: spinlocks are held). */
 void rust_aio_udelay(unsigned long usecs);
 
-/* The context's locks. */
-void rust_aio_ring_lock_init(struct mutex *ring_lock);
-void rust_aio_completion_lock_init(spinlock_t *completion_lock);
-void rust_aio_ctx_lock_init(spinlock_t *ctx_lock);
-void rust_aio_mutex_lock(struct mutex *lock);
-bool rust_aio_mutex_trylock(struct mutex *lock);
-void rust_aio_mutex_unlock(struct mutex *lock);
+/* Spinlocks: the IRQ-saving backend (sync.rs), i_private_lock (mm.rs). */
 unsigned long rust_aio_spin_lock_irqsave(spinlock_t *lock);
 void rust_aio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 void rust_aio_spin_lock(spinlock_t *lock);

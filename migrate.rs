@@ -41,12 +41,12 @@
 //! with migration entries before calling us.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use kernel::{c_str, ffi::c_int, prelude::*, time::Ktime, types::ARef};
+use kernel::{c_str, error::from_result, ffi::c_int, prelude::*, time::Ktime, types::ARef};
 
 use crate::{
     context::Context,
     debugfs::{Dir, U32Array},
-    mm::{AddressSpaceOperations, Folio, Mapping},
+    mm::{AddressSpaceOperations, Folio, LockedFolio, Mapping},
     sys,
 };
 
@@ -125,20 +125,33 @@ pub(crate) static STATS: Stats = Stats {
     irqoff_count: AtomicU64::new(0),
 };
 
-/// The ring was truncated (its context is gone): a fault finds no page and gets `-EIO`, as
-/// fs/aio.c's `aio_read_folio()`.
+/// `read_folio` of the ring's mapping.
 ///
 /// # Safety
 ///
-/// Called by the kernel with a valid, locked folio of the ring's mapping.
+/// Called by the kernel with a valid, locked folio of the ring's mapping, which `read_folio` must
+/// unlock.
 unsafe extern "C" fn ring_read_folio(_file: *mut sys::file, folio: *mut sys::folio) -> c_int {
     // SAFETY: The kernel passes a valid folio for the whole call, locked, and expects
     // `read_folio` to unlock it.
-    unsafe { Folio::from_raw(folio).unlock() };
-    EIO.to_errno()
+    let folio = unsafe { LockedFolio::from_raw(folio) };
+    from_result(|| read_folio(folio))
 }
 
-extern "C" fn ring_migrate_folio(
+/// The ring was truncated (its context is gone): a fault finds no page and gets `-EIO`, as
+/// fs/aio.c's `aio_read_folio()`.
+fn read_folio(folio: LockedFolio<'_>) -> Result<c_int> {
+    folio.unlock();
+    Err(EIO)
+}
+
+/// `migrate_folio` of the ring's mapping.
+///
+/// # Safety
+///
+/// Called by the migration core with the ring's mapping and two folios it holds references to and
+/// has locked, valid for the whole call: `src`, in the mapping, and `dst`, its new place.
+unsafe extern "C" fn ring_migrate_folio(
     mapping: *mut sys::address_space,
     dst: *mut sys::folio,
     src: *mut sys::folio,
@@ -153,10 +166,10 @@ extern "C" fn ring_migrate_folio(
             Folio::from_raw(src),
         )
     };
-    match migrate_folio(mapping, dst, src) {
-        Ok(()) => sys::MIGRATEPAGE_SUCCESS as c_int,
-        Err(err) => err.to_errno(),
-    }
+    from_result(|| {
+        migrate_folio(mapping, dst, src)?;
+        Ok(sys::MIGRATEPAGE_SUCCESS as c_int)
+    })
 }
 
 fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
@@ -167,14 +180,12 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
 
     // 1. `i_private_lock`: protects against the context's teardown.
     let private = mapping.lock_private();
-    let ctx = private.private_data().cast::<Context>();
-    if ctx.is_null() {
+    // The context stays alive while its ring file names it, and the name is only cleared under
+    // `i_private_lock`, which `private` holds.
+    let Some(ctx) = Context::of_ring(&private) else {
         STATS.teardown_won.fetch_add(1, Ordering::Relaxed);
         return Err(EINVAL);
-    }
-    // SAFETY: The context stays alive while its ring file names it, and the name is only
-    // cleared under `i_private_lock`, which `private` holds.
-    let ctx = unsafe { &*ctx };
+    };
 
     // 2. `ring_lock`, never waited for.
     #[cfg(not(mutant = "unserialised-migrate"))]

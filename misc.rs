@@ -4,7 +4,7 @@
 //!
 //! The 6.12 kernel crate has no misc-device abstraction; this is the little rust_aio needs.
 
-use kernel::{error::to_result, prelude::*, types::Opaque};
+use kernel::{container_of, error::to_result, prelude::*, types::Opaque};
 
 use crate::sys;
 
@@ -27,47 +27,95 @@ pub(crate) const fn this_module() -> *mut sys::module {
     unsafe { __this_module.get() }
 }
 
-/// A registered misc device; deregistered when dropped.
+/// A registered misc device and the data its files are opened with, in one pinned struct (as
+/// later kernels' `MiscDeviceRegistration`): `misc_open()` puts the device's `struct miscdevice`
+/// in the new file's `private_data` before it calls `open`, which finds the registration, and so
+/// the data, from it ([`MiscRegistration::of_opening_file`]). Deregistered when dropped, before
+/// the data is dropped.
 ///
 /// # Invariants
 ///
-/// `device` is registered with `misc_register()`.
-pub(crate) struct MiscRegistration {
-    device: Pin<KBox<Opaque<sys::miscdevice>>>,
+/// `device` is registered with `misc_register()`, and `data` was initialised before it was.
+#[pin_data(PinnedDrop)]
+pub(crate) struct MiscRegistration<T> {
+    #[pin]
+    data: T,
+    #[pin]
+    device: Opaque<sys::miscdevice>,
 }
 
-// SAFETY: The registration is only touched by `misc_register()`/`misc_deregister()`, which take
-// the misc-device lock themselves.
-unsafe impl Sync for MiscRegistration {}
-// SAFETY: See above.
-unsafe impl Send for MiscRegistration {}
+// SAFETY: The device is only touched by `misc_register()`/`misc_deregister()`, which take the
+// misc-device lock themselves; the data is shared as `T` allows.
+unsafe impl<T: Sync> Sync for MiscRegistration<T> {}
+// SAFETY: See above; moving a registration moves its `T`.
+unsafe impl<T: Send> Send for MiscRegistration<T> {}
 
-impl MiscRegistration {
-    /// Registers `/dev/<name>` with a dynamic minor, the given mode and operations.
+impl<T> MiscRegistration<T> {
+    /// Initialises `data`, then registers `/dev/<name>` with a dynamic minor, the given mode and
+    /// operations: a file can only be opened once the data is ready.
     pub(crate) fn register(
         name: &'static CStr,
         mode: u16,
         fops: &'static FileOperations,
-    ) -> Result<Self> {
-        let device = KBox::pin(Opaque::<sys::miscdevice>::uninit(), GFP_KERNEL)?;
-        let raw = device.get();
-        // SAFETY: `raw` points to a pinned, exclusively owned allocation; zero is a valid
-        // `miscdevice` before registration, and `name` and `fops` live for ever.
+        data: impl PinInit<T, Error>,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            data <- data,
+            device <- Self::register_device(name, mode, fops),
+        }? Error)
+    }
+
+    fn register_device(
+        name: &'static CStr,
+        mode: u16,
+        fops: &'static FileOperations,
+    ) -> impl PinInit<Opaque<sys::miscdevice>, Error> {
+        let init = move |slot: *mut Opaque<sys::miscdevice>| {
+            let raw = Opaque::raw_get(slot);
+            // SAFETY: `raw` points to a pinned slot that is ours to initialise; zero is a valid
+            // `miscdevice` before registration, and `name` and `fops` live for ever.
+            unsafe {
+                raw.write(core::mem::zeroed());
+                (*raw).minor = sys::MISC_DYNAMIC_MINOR as _;
+                (*raw).name = name.as_char_ptr();
+                (*raw).fops = &fops.0;
+                (*raw).mode = mode;
+                // INVARIANT: On success the device is registered; it is deregistered (drop)
+                // before the pinned slot goes.
+                to_result(sys::misc_register(raw))
+            }
+        };
+        // SAFETY: On success the slot holds a registered `miscdevice`; on failure nothing is
+        // registered and an `Opaque` needs no drop, so the slot may be left as it is.
+        unsafe { kernel::init::pin_init_from_closure(init) }
+    }
+
+    /// What the device's files are opened with.
+    pub(crate) fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The registration of the device whose file is being opened, in its `open`.
+    ///
+    /// # Safety
+    ///
+    /// `file` must be a file that `misc_open()` is opening (so its `private_data` is the `struct
+    /// miscdevice` of its device) on a device registered by a `MiscRegistration<T>`, which must
+    /// live for `'a`.
+    pub(crate) unsafe fn of_opening_file<'a>(file: *mut sys::file) -> &'a Self {
+        // SAFETY: `misc_open()` set `private_data` to the device's `struct miscdevice`, the
+        // `device` field of a live `MiscRegistration<T>` (the caller's guarantees), and
+        // `Opaque` is `repr(transparent)`.
         unsafe {
-            raw.write(core::mem::zeroed());
-            (*raw).minor = sys::MISC_DYNAMIC_MINOR as _;
-            (*raw).name = name.as_char_ptr();
-            (*raw).fops = &fops.0;
-            (*raw).mode = mode;
-            to_result(sys::misc_register(raw))?;
+            let device = (*file).private_data.cast::<Opaque<sys::miscdevice>>();
+            &*container_of!(device, Self, device)
         }
-        // INVARIANT: `misc_register()` succeeded.
-        Ok(Self { device })
     }
 }
 
-impl Drop for MiscRegistration {
-    fn drop(&mut self) {
+#[pinned_drop]
+impl<T> PinnedDrop for MiscRegistration<T> {
+    fn drop(self: Pin<&mut Self>) {
         // SAFETY: The device is registered (type invariant).
         unsafe { sys::misc_deregister(self.device.get()) };
     }

@@ -14,7 +14,7 @@ use core::{
 };
 use kernel::{
     c_str,
-    error::{from_err_ptr, to_result},
+    error::{from_err_ptr, from_result, to_result},
     ffi::{c_int, c_ulong, c_void},
     prelude::*,
     types::{ARef, AlwaysRefCounted, FromBytes, Opaque},
@@ -43,18 +43,63 @@ static RING_FS_TYPE: FsType = FsType(Opaque::new(sys::file_system_type {
     ..unsafe { core::mem::zeroed() }
 }));
 
-/// `init_fs_context` of the ring filesystem, like `aio_init_fs_context()`.
-extern "C" fn ring_fs_init_fs_context(fc: *mut sys::fs_context) -> c_int {
-    // SAFETY: The VFS passes a valid, exclusively owned filesystem context.
-    unsafe {
-        if sys::init_pseudo(fc, sys::RING_FS_MAGIC).is_null() {
-            return ENOMEM.to_errno();
-        }
-        // Ring pages are never executable, whatever the mapping asks for (CVE-2016-10044):
-        // mmap() of a noexec filesystem drops VM_MAYEXEC and ignores READ_IMPLIES_EXEC.
-        sys::rust_aio_fc_s_iflags_set(fc, sys::SB_I_NOEXEC);
+/// `init_fs_context` of the ring filesystem.
+///
+/// # Safety
+///
+/// Called by the VFS with a valid filesystem context that is being set up, exclusively ours for
+/// the call.
+unsafe extern "C" fn ring_fs_init_fs_context(fc: *mut sys::fs_context) -> c_int {
+    // SAFETY: The VFS passes a valid, exclusively owned filesystem context, for the call.
+    let fc = unsafe { FsContext::from_raw(fc) };
+    from_result(|| {
+        init_fs_context(fc)?;
+        Ok(0)
+    })
+}
+
+/// Sets up a mount of the ring filesystem, like `aio_init_fs_context()`.
+fn init_fs_context(fc: &FsContext) -> Result {
+    fc.init_pseudo(sys::RING_FS_MAGIC)?;
+    // Ring pages are never executable, whatever the mapping asks for (CVE-2016-10044): mmap() of
+    // a noexec filesystem drops VM_MAYEXEC and ignores READ_IMPLIES_EXEC.
+    fc.set_noexec();
+    Ok(())
+}
+
+/// A filesystem context that the VFS is setting up (`init_fs_context`).
+///
+/// # Invariants
+///
+/// The wrapped `fs_context` is valid and exclusively ours while it is borrowed.
+#[repr(transparent)]
+struct FsContext(Opaque<sys::fs_context>);
+
+impl FsContext {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid filesystem context, exclusively the caller's for the whole of `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut sys::fs_context) -> &'a FsContext {
+        // SAFETY: `FsContext` is `repr(transparent)` over the C struct; the caller guarantees
+        // validity.
+        unsafe { &*ptr.cast() }
     }
-    0
+
+    /// Makes it a pseudo filesystem's context (`init_pseudo()`) with the given magic number.
+    fn init_pseudo(&self, magic: c_ulong) -> Result {
+        // SAFETY: The context is valid and ours (type invariant).
+        if unsafe { sys::init_pseudo(self.0.get(), magic) }.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Makes the superblock's files never executable (`SB_I_NOEXEC`).
+    fn set_noexec(&self) {
+        // SAFETY: The context is valid and ours (type invariant). The kernel crate declares
+        // `struct fs_context` without its fields: the helper does the store.
+        unsafe { sys::rust_aio_fc_s_iflags_set(self.0.get(), sys::SB_I_NOEXEC) };
+    }
 }
 
 /// The ring filesystem's mount, made when the first ring file is and released with the last
@@ -108,9 +153,26 @@ impl RingFsPin {
         }
     }
 
-    /// Gives the pin to a ring file, whose `release` ends it ([`release_ring_fs`]).
+    /// Gives the pin to a ring file, whose `release` takes it back
+    /// ([`RingFsPin::of_released_file`]).
     fn into_file(self) {
         core::mem::forget(self);
+    }
+
+    /// The pin a ring file held, taken back in its `release` (to be dropped).
+    ///
+    /// # Safety
+    ///
+    /// Only a ring file's `release` may call this, once: it owns the pin [`RingFsPin::into_file`]
+    /// gave the file.
+    pub(crate) unsafe fn of_released_file() -> Self {
+        // SAFETY: The file's pin is counted (the caller's guarantee), so the mount is set and
+        // stays until the pin is released.
+        let mnt = unsafe { *RING_MOUNT.mnt.get() };
+        // SAFETY: A pinned mount is never null (`simple_pin_fs()` succeeded).
+        let mnt = unsafe { NonNull::new_unchecked(mnt) };
+        // INVARIANT: The pin is counted, and it is now this one's.
+        Self { mnt }
     }
 }
 
@@ -125,8 +187,8 @@ impl Drop for RingFsPin {
 ///
 /// # Safety
 ///
-/// The caller must own a pin (a ring file's `release`, or a [`RingFsPin`] being dropped).
-pub(crate) unsafe fn release_ring_fs() {
+/// The caller must own a pin (a [`RingFsPin`] being dropped, or one that could not be made).
+unsafe fn release_ring_fs() {
     // SAFETY: The caller owns a pin; `simple_release_fs()` serialises its updates.
     unsafe { sys::simple_release_fs(RING_MOUNT.mnt.get(), RING_MOUNT.count.get()) };
 }
@@ -216,17 +278,6 @@ impl Folio {
         len - (left as usize).min(len)
     }
 
-    /// Unlocks the folio (what `read_folio` owes the kernel).
-    ///
-    /// # Safety
-    ///
-    /// The folio must be locked, by the caller's caller: the kernel hands `read_folio` a locked
-    /// folio.
-    pub(crate) unsafe fn unlock(&self) {
-        // SAFETY: The folio is valid (type invariant) and locked (the caller's guarantee).
-        unsafe { sys::folio_unlock(self.0.get()) };
-    }
-
     /// Copies the whole of `src` into this folio, then its flags (`folio_copy()`,
     /// `folio_migrate_flags()`): migration's copy.
     ///
@@ -279,6 +330,31 @@ impl Folio {
         // SAFETY: The aligned range lies in the folio's page (checked above), which is valid
         // while `self` is.
         unsafe { self.address().add(offset).cast::<T>().write_volatile(value) };
+    }
+}
+
+/// A locked folio that is ours to unlock: the one the kernel hands `read_folio`.
+///
+/// # Invariants
+///
+/// The folio is valid and locked, and its lock is owed back by whoever holds this.
+pub(crate) struct LockedFolio<'a>(&'a Folio);
+
+impl LockedFolio<'_> {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid folio for the whole of `'a`, locked, with its unlocking left to the
+    /// caller (as `read_folio`'s is).
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::folio) -> LockedFolio<'a> {
+        // SAFETY: The caller guarantees validity for `'a`.
+        // INVARIANT: The caller guarantees the lock is held and ours to give back.
+        LockedFolio(unsafe { Folio::from_raw(ptr) })
+    }
+
+    /// Unlocks the folio (what `read_folio` owes the kernel).
+    pub(crate) fn unlock(self) {
+        // SAFETY: The folio is valid and locked, and the lock is ours (type invariant).
+        unsafe { sys::folio_unlock(self.0.as_ptr()) };
     }
 }
 
@@ -348,6 +424,7 @@ impl Mapping {
 /// # Invariants
 ///
 /// The current CPU holds `mapping.i_private_lock`.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
 pub(crate) struct PrivateGuard<'a> {
     mapping: &'a Mapping,
     _not_send: core::marker::PhantomData<*mut ()>,
@@ -530,6 +607,10 @@ impl Vma {
         unsafe { &*ptr.cast() }
     }
 
+    fn as_ptr(&self) -> *mut sys::vm_area_struct {
+        self.0.get()
+    }
+
     pub(crate) fn start(&self) -> usize {
         // SAFETY: The VMA is valid and its bounds stable under `mmap_lock` (`from_raw`).
         unsafe { sys::rust_aio_vma_start(self.0.get()) as usize }
@@ -554,14 +635,31 @@ impl Vma {
             (!file.is_null()).then(|| Mapping::from_raw((*file).f_mapping))
         }
     }
+}
 
-    /// Sets up a ring mapping in the file's `mmap`: it cannot grow (`mremap` cannot expand it)
-    /// and uses `ops`.
+/// The new VMA a ring file's `mmap` sets up, with `mmap_lock` held for writing: what may only be
+/// changed there.
+#[repr(transparent)]
+pub(crate) struct NewVma(Vma);
+
+impl NewVma {
+    /// # Safety
+    ///
+    /// `ptr` must be the VMA the kernel passes to `mmap`, valid for the whole of `'a`, with its
+    /// `mmap_lock` held for writing.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::vm_area_struct) -> &'a NewVma {
+        // SAFETY: `NewVma` is `repr(transparent)` over `Vma`, itself over the C struct; the
+        // caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Sets up a ring mapping: it cannot grow (`mremap` cannot expand it) and uses `ops`.
     pub(crate) fn set_ring_operations(&self, ops: &'static VmOperations) {
-        // SAFETY: Called from `mmap`, on the new VMA, with `mmap_lock` held for writing.
+        let vma = self.0.as_ptr();
+        // SAFETY: This is the new VMA of `mmap`, with `mmap_lock` held for writing (`from_raw`).
         unsafe {
-            sys::rust_aio_vm_flags_set(self.0.get(), sys::VM_DONTEXPAND as _);
-            (*self.0.get()).vm_ops = &ops.0;
+            sys::rust_aio_vm_flags_set(vma, sys::VM_DONTEXPAND as _);
+            (*vma).vm_ops = &ops.0;
         }
     }
 }
@@ -610,43 +708,53 @@ pub(crate) fn fault_in_writeable(addr: UserPtr, len: usize) -> bool {
     unsafe { sys::fault_in_writeable(addr as *mut _, len) == 0 }
 }
 
-/// A reference to an address space (`mmgrab()`), which keeps the `mm_struct` itself alive (not
-/// its mappings), to tell the process that owns a context.
+/// An address space (`struct mm_struct`), as later kernels' `kernel::mm::Mm`. An [`ARef<Mm>`]
+/// is a reference from `mmgrab()`, which keeps the `mm_struct` itself alive (not its mappings), to
+/// tell the process that owns a context.
 ///
 /// # Invariants
 ///
-/// `mm` holds an `mmgrab()` reference.
-pub(crate) struct MmGrab {
-    mm: NonNull<sys::mm_struct>,
-}
+/// The wrapped `mm_struct` is valid; an `Mm` is only reached through a reference counted by
+/// `mmgrab()` (an [`ARef<Mm>`]) or one borrowed from such.
+#[repr(transparent)]
+pub(crate) struct Mm(Opaque<sys::mm_struct>);
 
 // SAFETY: The reference may be dropped from any thread in process context (`mmdrop()` may free
 // the `mm_struct`); contexts drop theirs when they are destroyed, never from IRQ.
-unsafe impl Send for MmGrab {}
+unsafe impl Send for Mm {}
 // SAFETY: Only the address is compared.
-unsafe impl Sync for MmGrab {}
+unsafe impl Sync for Mm {}
 
-impl MmGrab {
+// SAFETY: `mmgrab()` and `mmdrop()` count the references that keep the `mm_struct` alive, from
+// any thread.
+unsafe impl AlwaysRefCounted for Mm {
+    fn inc_ref(&self) {
+        // SAFETY: The `mm_struct` is valid (type invariant).
+        unsafe { sys::rust_aio_mmgrab(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference, which is given up here. `mmdrop()` may free the
+        // `mm_struct`: in process context, as every reference is dropped (see `Send` above).
+        unsafe { sys::rust_aio_mmdrop(obj.cast().as_ptr()) };
+    }
+}
+
+impl Mm {
     /// The calling task's address space, or `None` for a kernel thread.
-    pub(crate) fn current() -> Option<Self> {
+    pub(crate) fn current() -> Option<ARef<Mm>> {
         // SAFETY: `current->mm` is stable for the calling task.
         let mm = NonNull::new(unsafe { sys::rust_aio_current_mm() })?;
-        // SAFETY: `mm` is the caller's own, live address space.
-        unsafe { sys::rust_aio_mmgrab(mm.as_ptr()) };
-        // INVARIANT: `mmgrab()` was just called.
-        Some(Self { mm })
+        // SAFETY: `mm` is the caller's own, live address space, borrowed only to take a reference
+        // (`Mm` is `repr(transparent)` over the C struct).
+        let mm = unsafe { mm.cast::<Mm>().as_ref() };
+        // `inc_ref()`: `mmgrab()`.
+        Some(ARef::from(mm))
     }
 
     /// Whether the calling task runs in this address space.
     pub(crate) fn is_current(&self) -> bool {
-        core::ptr::eq(current_mm(), self.mm.as_ptr())
-    }
-}
-
-impl Drop for MmGrab {
-    fn drop(&mut self) {
-        // SAFETY: The reference is ours (type invariant).
-        unsafe { sys::rust_aio_mmdrop(self.mm.as_ptr()) };
+        core::ptr::eq(current_mm(), self.0.get())
     }
 }
 

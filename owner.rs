@@ -118,22 +118,35 @@ impl Drop for MmContextsRef {
     }
 }
 
+impl MmContexts {
+    /// A new, empty table, for [`alloc_notifier`].
+    fn new() -> Result<Pin<KBox<Self>>> {
+        let init = pin_init!(MmContexts {
+            // SAFETY: All-zero is a valid unregistered `mmu_notifier`; registering fills it in.
+            notifier: Opaque::new(unsafe { core::mem::zeroed() }),
+            contexts <- new_spinlock!(RBTree::new(), "rust_aio::MmContexts::contexts"),
+        });
+        KBox::pin_init(init, GFP_KERNEL).map_err(|_| ENOMEM)
+    }
+
+    /// The address space is being torn down: every context it still owns is destroyed, as
+    /// `exit_aio()` does. Process context, no locks held; may sleep.
+    fn release(&self) {
+        crate::file::destroy_all(&self.contexts);
+    }
+}
+
 /// `alloc_notifier`: the first `mmu_notifier_get()` on an address space.
 ///
 /// # Safety
 ///
 /// Called by the notifier core, with the address space's `mmap_lock` held for writing.
 unsafe extern "C" fn alloc_notifier(_mm: *mut sys::mm_struct) -> *mut sys::mmu_notifier {
-    let init = pin_init!(MmContexts {
-        // SAFETY: All-zero is a valid unregistered `mmu_notifier`; registering fills it in.
-        notifier: Opaque::new(unsafe { core::mem::zeroed() }),
-        contexts <- new_spinlock!(RBTree::new(), "rust_aio::MmContexts::contexts"),
-    });
-    match KBox::pin_init(init, GFP_KERNEL) {
+    match MmContexts::new() {
         // SAFETY: The box is handed to the notifier core until `free_notifier` takes it back;
         // it is never moved.
         Ok(contexts) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(contexts) }).cast(),
-        Err(_) => ENOMEM.to_ptr(),
+        Err(err) => err.to_ptr(),
     }
 }
 
@@ -148,8 +161,8 @@ unsafe extern "C" fn free_notifier(notifier: *mut sys::mmu_notifier) {
     drop(unsafe { KBox::from_raw(notifier.cast::<MmContexts>()) });
 }
 
-/// `release`: the address space is being torn down (`exit_mmap()`): every context it still owns
-/// is destroyed, as `exit_aio()` does. Process context, no locks held; may sleep.
+/// `release`: the address space is being torn down (`exit_mmap()`); see
+/// [`MmContexts::release`].
 ///
 /// # Safety
 ///
@@ -158,7 +171,7 @@ unsafe extern "C" fn release(notifier: *mut sys::mmu_notifier, _mm: *mut sys::mm
     // SAFETY: The notifier is registered, so the `MmContexts` around it is alive until after this
     // returns (it is freed only after an SRCU grace period, and we are in an SRCU reader).
     let this = unsafe { &*notifier.cast::<MmContexts>() };
-    crate::file::destroy_all(&this.contexts);
+    this.release();
 }
 
 /// Waits until every [`MmContexts`] given back has been freed: module unloading calls this, so

@@ -136,6 +136,13 @@ impl TimerRequest {
             completion,
         }? Error)
     }
+
+    /// Its timer expired (hard IRQ): hands it over to [`FiredTimers`]. No lock, no freeing.
+    fn expired(&self) {
+        // Read before the hand-over, after which the request may complete and go at any time.
+        let shared = self.ctx.shared();
+        shared.fired_timers.push(self);
+    }
 }
 
 impl_has_list_links! {
@@ -216,9 +223,7 @@ unsafe extern "C" fn timer_expired(timer: *mut sys::hrtimer) -> sys::hrtimer_res
             timer
         )
     };
-    // Read before the hand-over, after which the request may complete and go at any time.
-    let shared = req.ctx.shared();
-    shared.fired_timers.push(req);
+    req.expired();
     sys::hrtimer_restart_HRTIMER_NORESTART
 }
 
@@ -231,22 +236,30 @@ unsafe extern "C" fn complete_fired_timers(work: *mut sys::irq_work) {
     // SAFETY: The work is the `work` field of a `FiredTimers` (`IrqWork` is transparent), which
     // outlives its work (it synchronises it on drop).
     let fired = unsafe { &*container_of!(work.cast::<IrqWork>().cast_const(), FiredTimers, work) };
-    // Acquire: pairs with the Release of the pushes.
-    let mut next = fired.fired.swap(null_mut(), Ordering::Acquire);
-    while !next.is_null() {
-        // SAFETY: Requests on the stack are alive: they are still on their context's list, and
-        // only this function takes fired requests off it (type invariant of `FiredTimers`).
-        let req = unsafe { &*next };
-        next = req.next_fired.load(Ordering::Relaxed);
-        // Its expiry function may still be running on another CPU, after the push: the request
-        // must outlive it (and so must everything it touches after the push: `FiredTimers`
-        // outlives every request, as unloading waits for the last one's completion).
-        req.timer.cancel_sync();
-        let ctx = req.ctx.clone();
-        // SAFETY: The request is only ever on this list.
-        let req = unsafe { ctx.pending_timers().lock_irqsave().remove(req) };
-        if let Some(req) = req {
-            ctx.complete(&req.completion, None);
+    fired.complete_all();
+}
+
+impl FiredTimers {
+    /// Completes every request on the stack (its irq_work).
+    fn complete_all(&self) {
+        // Acquire: pairs with the Release of the pushes.
+        let mut next = self.fired.swap(null_mut(), Ordering::Acquire);
+        while !next.is_null() {
+            // SAFETY: Requests on the stack are alive: they are still on their context's list,
+            // and only this function takes fired requests off it (type invariant).
+            let req = unsafe { &*next };
+            next = req.next_fired.load(Ordering::Relaxed);
+            // Its expiry function may still be running on another CPU, after the push: the
+            // request must outlive it (and so must everything it touches after the push:
+            // `FiredTimers` outlives every request, as unloading waits for the last one's
+            // completion).
+            req.timer.cancel_sync();
+            let ctx = req.ctx.clone();
+            // SAFETY: The request is only ever on this list.
+            let req = unsafe { ctx.pending_timers().lock().remove(req) };
+            if let Some(req) = req {
+                ctx.complete(&req.completion, None);
+            }
         }
     }
 }

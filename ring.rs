@@ -74,6 +74,7 @@ use core::{
     sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{
+    error::from_result,
     ffi::{c_int, c_ulong},
     prelude::*,
     types::ARef,
@@ -83,9 +84,11 @@ use kernel::{
 use crate::{
     context::Context,
     misc::{this_module, FileOperations},
-    mm::{self, Folio, MmGrab, RingFile, VmOperations, Vma},
+    mm::{Folio, Mm, NewVma, RingFile, RingFsPin, VmOperations, Vma},
     owner::MmContextsRef,
-    sync::{IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard},
+    sync::{
+        new_irq_spinlock, new_try_mutex, IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard,
+    },
     sys,
 };
 
@@ -153,7 +156,7 @@ struct Completions {
 /// A ring's `ring_lock` data: what setup installs and teardown removes.
 pub(crate) struct RingResources {
     pub(crate) file: Option<RingFile>,
-    pub(crate) owner_mm: Option<MmGrab>,
+    pub(crate) owner_mm: Option<ARef<Mm>>,
     /// The owner's table of contexts (`owner.rs`): held until teardown.
     pub(crate) mm_contexts: Option<MmContextsRef>,
 }
@@ -195,12 +198,14 @@ unsafe impl Sync for Ring {}
 unsafe impl Send for Ring {}
 
 /// Proof that `ring_lock` is held.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
 pub(crate) struct RingGuard<'a> {
     ring: &'a Ring,
     resources: TryMutexGuard<'a, RingResources>,
 }
 
 /// Proof that `completion_lock` is held.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
 struct CompletionGuard<'a> {
     ring: &'a Ring,
     completions: IrqSpinLockGuard<'a, Completions>,
@@ -212,13 +217,13 @@ impl Ring {
         let free_slots = nr_events - 1;
         pin_init!(Self {
             nr_events,
-            ring_lock <- TryMutex::new(
+            ring_lock <- new_try_mutex!(
                 RingResources { file: None, owner_mm: None, mm_contexts: None },
-                sys::rust_aio_ring_lock_init,
+                "ring_lock",
             ),
-            completion_lock <- IrqSpinLock::new(
+            completion_lock <- new_irq_spinlock!(
                 Completions { completed_events: 0 },
-                sys::rust_aio_completion_lock_init,
+                "completion_lock",
             ),
             folios: UnsafeCell::new(KVec::new()),
             tail: AtomicU32::new(0),
@@ -270,14 +275,14 @@ impl Ring {
     unsafe fn lock_both(&self) -> BothGuard<'_> {
         BothGuard {
             ring: self,
-            _completions: self.completion_lock.lock_irqsave(),
+            _completions: self.completion_lock.lock(),
         }
     }
 
     fn lock_completions(&self) -> CompletionGuard<'_> {
         CompletionGuard {
             ring: self,
-            completions: self.completion_lock.lock_irqsave(),
+            completions: self.completion_lock.lock(),
         }
     }
 
@@ -453,6 +458,7 @@ pub(crate) struct CompletionMark {
 }
 
 /// Proof that both `ring_lock` and `completion_lock` are held: the folios may change.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
 pub(crate) struct BothGuard<'a> {
     ring: &'a Ring,
     _completions: IrqSpinLockGuard<'a, Completions>,
@@ -638,48 +644,86 @@ static RING_VM_OPS: VmOperations = VmOperations(sys::vm_operations_struct {
     ..unsafe { core::mem::zeroed() }
 });
 
-extern "C" fn ring_mmap(_file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
-    // SAFETY: The kernel passes the new VMA with `mmap_lock` held for writing.
-    unsafe { Vma::from_raw(vma) }.set_ring_operations(&RING_VM_OPS);
-    0
+/// `mmap` of a ring file (setup maps it with `vm_mmap()`).
+///
+/// # Safety
+///
+/// Called by the kernel with the new VMA, valid for the call, with `mmap_lock` held for writing.
+unsafe extern "C" fn ring_mmap(_file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
+    // SAFETY: The kernel passes the new VMA, valid for the call, with `mmap_lock` held for
+    // writing.
+    let vma = unsafe { NewVma::from_raw(vma) };
+    from_result(|| {
+        ring_mapped(vma);
+        Ok(0)
+    })
+}
+
+/// A ring mapping is being made: it gets the ring's `vm_operations`.
+fn ring_mapped(vma: &NewVma) {
+    vma.set_ring_operations(&RING_VM_OPS);
 }
 
 /// The ring file's last reference is gone (`__fput()`).
-extern "C" fn ring_release(_inode: *mut sys::inode, _file: *mut sys::file) -> c_int {
+///
+/// # Safety
+///
+/// Called by the VFS once per ring file, when its last reference is gone.
+unsafe extern "C" fn ring_release(_inode: *mut sys::inode, _file: *mut sys::file) -> c_int {
     // SAFETY: Every ring file holds one pin of the ring filesystem, given to it by
     // `RingFile::new()`; this is its only release.
-    unsafe { mm::release_ring_fs() };
+    let pin = unsafe { RingFsPin::of_released_file() };
+    // The pin ends: the last one unmounts the ring filesystem.
+    drop(pin);
     0
+}
+
+/// `mremap` of a ring mapping.
+///
+/// # Safety
+///
+/// Called by the kernel with the moved VMA, valid for the call, with `mmap_lock` held.
+unsafe extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
+    // SAFETY: The kernel passes the moved VMA, valid for the call, with `mmap_lock` held.
+    let vma = unsafe { Vma::from_raw(vma) };
+    from_result(|| {
+        ring_moved(vma)?;
+        Ok(0)
+    })
 }
 
 /// The ring moved: the context id follows it, as in fs/aio.c's `aio_ring_mremap()`. Only the
 /// owner may move a live ring, and only as a whole: a forked child sees the mapping but owns no
 /// context (CVE-2023-52646), and a dead context's ring stays dead.
-extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
-    // SAFETY: The kernel passes the moved VMA, with `mmap_lock` held.
-    let vma = unsafe { Vma::from_raw(vma) };
-    let Some(mapping) = vma.file_mapping() else {
-        return EINVAL.to_errno();
-    };
+fn ring_moved(vma: &Vma) -> Result {
+    let mapping = vma.file_mapping().ok_or(EINVAL)?;
     let private = mapping.lock_private();
-    let ctx = private.private_data().cast::<Context>();
-    if ctx.is_null() {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: A context stays alive while its ring file names it; teardown clears the name under
-    // `i_private_lock`, which `private` holds.
-    let ctx = unsafe { &*ctx };
+    let ctx = Context::of_ring(&private).ok_or(EINVAL)?;
     if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() || vma.len() != ctx.nr_pages() * PAGE_SIZE {
-        return EINVAL.to_errno();
+        return Err(EINVAL);
     }
     if !ctx.move_to(vma.start() as u64) {
-        return EINVAL.to_errno();
+        return Err(EINVAL);
     }
-    0
+    Ok(())
+}
+
+/// `may_split` of a ring mapping.
+///
+/// # Safety
+///
+/// Called by the kernel with a VMA of a ring mapping, valid for the call, with `mmap_lock` held.
+unsafe extern "C" fn ring_may_split(vma: *mut sys::vm_area_struct, _addr: c_ulong) -> c_int {
+    // SAFETY: The kernel passes a valid VMA, with `mmap_lock` held, for the call.
+    let vma = unsafe { Vma::from_raw(vma) };
+    from_result(|| {
+        ring_split(vma)?;
+        Ok(0)
+    })
 }
 
 /// A ring mapping is never split: `destroy` can then tell that the mapping at the context's
 /// address is still the whole ring before unmapping it.
-extern "C" fn ring_may_split(_vma: *mut sys::vm_area_struct, _addr: c_ulong) -> c_int {
-    EINVAL.to_errno()
+fn ring_split(_vma: &Vma) -> Result {
+    Err(EINVAL)
 }

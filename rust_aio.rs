@@ -29,7 +29,7 @@
 //!   ABI (`sys::uapi`).
 //!
 //! Dependencies point down that list. `ring.rs` names nothing above it but `Context`, in
-//! `ring_mremap` (the `mremap` callback finds the context through the ring's mapping, as
+//! `ring_moved` (the `mremap` callback finds the context through the ring's mapping, as
 //! migration does), and never `migrate.rs`; `migrate.rs` uses the ring. What points back up is
 //! what the design holds: a context holds its file's table, a request holds its context, and
 //! requests complete through `Context::complete`.
@@ -40,6 +40,7 @@ use core::{
 };
 use kernel::{
     c_str,
+    error::from_result,
     ffi::{c_int, c_long, c_uint, c_ulong},
     prelude::*,
     types::ForeignOwnable,
@@ -114,37 +115,31 @@ impl Shared {
     }
 }
 
-/// The module: its device, and what contexts share.
+/// The module: its device, with what contexts share (the device's files are opened with it),
+/// and its counters.
 struct RustAio {
-    // Dropped in this order: no new files, then no more counters, then the shared state.
-    _device: MiscRegistration,
+    // Dropped in this order: no new files, then the shared state, then no more counters.
+    _device: Pin<KBox<MiscRegistration<Shared>>>,
     _debugfs: migrate::DebugFs,
-    _shared: Pin<KBox<Shared>>,
 }
-
-/// The shared state, for the device's `open`. Set before the device is registered and valid
-/// until the module is unloaded, which cannot happen while a file of the module is open.
-static SHARED: core::sync::atomic::AtomicPtr<Shared> =
-    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 
 impl kernel::Module for RustAio {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let shared = KBox::pin_init(
-            try_pin_init!(Shared {
-                workqueue: WorkQueue::new()?,
-                fired_timers <- FiredTimers::new(),
-                serial: AtomicU64::new(0),
-            }? Error),
+        let debugfs = migrate::DebugFs::create();
+        let shared = try_pin_init!(Shared {
+            workqueue: WorkQueue::new()?,
+            fired_timers <- FiredTimers::new(),
+            serial: AtomicU64::new(0),
+        }? Error);
+        // Mode 0666: like the aio system calls, the device is open to every user. The shared
+        // state is ready before the device can be opened.
+        let device = KBox::pin_init(
+            MiscRegistration::register(c_str!("rust_aio"), 0o666, &DEVICE_FOPS, shared),
             GFP_KERNEL,
         )?;
-        SHARED.store((&*shared as *const Shared).cast_mut(), Ordering::Release);
-        let debugfs = migrate::DebugFs::create();
-        // Mode 0666: like the aio system calls, the device is open to every user.
-        let device = MiscRegistration::register(c_str!("rust_aio"), 0o666, &DEVICE_FOPS)?;
         Ok(Self {
             _device: device,
             _debugfs: debugfs,
-            _shared: shared,
         })
     }
 }
@@ -169,34 +164,60 @@ static DEVICE_FOPS: FileOperations = FileOperations(sys::file_operations {
     ..unsafe { core::mem::zeroed() }
 });
 
-extern "C" fn device_open(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
-    // SAFETY: Set before the device was registered; valid while a file is open (see `SHARED`).
-    let shared: &'static Shared = unsafe { &*SHARED.load(Ordering::Acquire) };
-    match FileContexts::new(shared).and_then(|contexts| Ok(KBox::new(contexts, GFP_KERNEL)?)) {
-        Ok(contexts) => {
-            // SAFETY: The file is being opened and is ours to set up.
-            unsafe { (*file).private_data = contexts.into_foreign().cast_mut() };
-            0
-        }
-        Err(err) => err.to_errno(),
-    }
+/// `open` of `/dev/rust_aio`: the file's contexts become its `private_data`.
+///
+/// # Safety
+///
+/// Called by `misc_open()` (which holds the misc-device lock) for a file of the device that the
+/// module's `MiscRegistration<Shared>` registered, being opened.
+unsafe extern "C" fn device_open(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+    // SAFETY: `misc_open()` is opening `file` on our device, registered by the module's
+    // `MiscRegistration<Shared>` (`DEVICE_FOPS` are only its operations). That lives until the
+    // module is unloaded, which cannot happen while a file of the module is open: the shared
+    // state outlives the file, and so every context it makes.
+    let shared: &'static Shared = unsafe { MiscRegistration::of_opening_file(file) }.data();
+    from_result(|| {
+        let contexts = open(shared)?;
+        // SAFETY: The file is being opened and is ours to set up: from now on its
+        // `private_data` is its contexts, which `device_ioctl` borrows and `device_release`
+        // takes back.
+        unsafe { (*file).private_data = contexts.into_foreign().cast_mut() };
+        Ok(0)
+    })
 }
 
-extern "C" fn device_release(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+/// A file of the device is opened: it starts with no context.
+fn open(shared: &'static Shared) -> Result<KBox<FileContexts>> {
+    Ok(KBox::new(FileContexts::new(shared)?, GFP_KERNEL)?)
+}
+
+/// `release` of `/dev/rust_aio`.
+///
+/// # Safety
+///
+/// Called by the VFS once per file that [`device_open`] set up, when its last reference is gone.
+unsafe extern "C" fn device_release(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
     // SAFETY: `private_data` was set by `device_open`, and no ioctl runs any more.
-    drop(unsafe { KBox::<FileContexts>::from_foreign((*file).private_data) });
+    let contexts = unsafe { KBox::<FileContexts>::from_foreign((*file).private_data) };
+    release(contexts);
     0
 }
 
+/// A file of the device is closed: every context it made is destroyed (`FileContexts`' drop).
+fn release(contexts: KBox<FileContexts>) {
+    drop(contexts);
+}
+
 /// `unlocked_ioctl` of `/dev/rust_aio`.
-extern "C" fn device_ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
+///
+/// # Safety
+///
+/// Called by the VFS for a file that [`device_open`] set up, which stays open during the call.
+unsafe extern "C" fn device_ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: `private_data` was set by `device_open` and stays until release, which cannot run
     // while an ioctl does.
     let contexts = unsafe { KBox::<FileContexts>::borrow((*file).private_data) };
-    match ioctl(contexts, cmd, arg as UserPtr) {
-        Ok(value) => value as c_long,
-        Err(err) => err.to_errno() as c_long,
-    }
+    from_result(|| Ok(ioctl(contexts, cmd, arg as UserPtr)? as c_long))
 }
 
 fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {

@@ -2,27 +2,108 @@
 
 //! The locks and wait queue of a context, where the 6.12 kernel crate falls short.
 //!
-//! The 6.12 `kernel::sync` has no `try_lock` (migration may only *try* `ring_lock`) and no
-//! IRQ-saving spinlock (`completion_lock` is taken from hard IRQ by timer completions). These
-//! types follow `kernel::sync::Lock`: pinned, data inside, RAII guards. Each lock is initialised
-//! by a C helper so that every lock of a context has its own lockdep class, named after the
-//! field it guards, like the `mutex_init()`/`spin_lock_init()` call sites of fs/aio.c.
+//! Both locks are made the kernel crate's way, with a lockdep class of their own per `new_*!`
+//! call site, named there (as `new_spinlock!` and `new_mutex!` do): each lock of a context has
+//! its own class, named after the field it guards, like the `mutex_init()`/`spin_lock_init()`
+//! call sites of fs/aio.c.
+//!
+//! - [`IrqSpinLock`] (`completion_lock` and `ctx_lock`, which timer completions take from hard
+//!   IRQ): the kernel crate's [`Lock`] and [`Guard`] over a backend of ours,
+//!   [`IrqSpinLockBackend`], which takes the spinlock with `spin_lock_irqsave()` and keeps the
+//!   saved flags as its guard state. 6.12 has no IRQ-saving backend.
+//! - [`TryMutex`] (`ring_lock`, which migration may only *try*): 6.12's `Lock` has no `try_lock`,
+//!   and a module cannot add one to it: the lock's C state is a private field, and a [`Guard`]
+//!   can only be made inside the kernel crate (`Guard::new` is `pub(crate)`), so only
+//!   `Lock::lock()` makes one. `TryMutex` is therefore the smallest lock of the module's own: a
+//!   C mutex and its data, initialised, taken and released by the kernel crate's
+//!   [`MutexBackend`], plus `mutex_trylock()`. From 6.13 on, the kernel's `Mutex` and its
+//!   `try_lock()` replace it.
 
 use core::{cell::UnsafeCell, marker::PhantomData, ops::Deref, ops::DerefMut};
-use kernel::{init::PinInit, pin_init, prelude::*, types::Opaque};
+use kernel::{
+    bindings,
+    ffi::c_ulong,
+    init::PinInit,
+    pin_init,
+    prelude::*,
+    sync::{
+        lock::{mutex::MutexBackend, spinlock::SpinLockBackend, Backend, Guard, Lock},
+        LockClassKey,
+    },
+    types::Opaque,
+};
 
 use crate::sys;
 
-/// A mutex that can also be tried without sleeping.
+/// The C `lock_class_key` of `key`, for a backend's `init` (6.12's `LockClassKey::as_ptr()` is
+/// private to the kernel crate).
+fn class_key(key: &'static LockClassKey) -> *mut bindings::lock_class_key {
+    // `LockClassKey` is `repr(transparent)` over `Opaque<lock_class_key>`, itself transparent over
+    // the C struct; lockdep writes it through the `Opaque`'s interior mutability.
+    (key as *const LockClassKey).cast_mut().cast()
+}
+
+/// A spinlock taken with interrupts disabled (`spin_lock_irqsave()`), so that hard-IRQ code may
+/// take it too: the kernel crate's [`Lock`] over [`IrqSpinLockBackend`]. Made by
+/// [`new_irq_spinlock!`].
+pub(crate) type IrqSpinLock<T> = Lock<T, IrqSpinLockBackend>;
+
+/// Proof that an [`IrqSpinLock`] is held; releases it and restores interrupts when dropped.
+pub(crate) type IrqSpinLockGuard<'a, T> = Guard<'a, T, IrqSpinLockBackend>;
+
+/// The backend of an [`IrqSpinLock`]: a `spinlock_t` taken with `spin_lock_irqsave()` and
+/// released with `spin_unlock_irqrestore()`; the guard state is the saved interrupt flags.
+pub(crate) struct IrqSpinLockBackend;
+
+// SAFETY: The `spinlock_t` gives mutual exclusion between CPUs, and with local interrupts off
+// against this CPU's interrupt handlers; `unlock` restores the flags its `lock` saved. `relock` is
+// the default, which calls `lock` again: the same method.
+unsafe impl Backend for IrqSpinLockBackend {
+    type State = bindings::spinlock_t;
+    type GuardState = c_ulong;
+
+    unsafe fn init(
+        ptr: *mut Self::State,
+        name: *const kernel::ffi::c_char,
+        key: *mut bindings::lock_class_key,
+    ) {
+        // SAFETY: The caller's guarantees (`ptr` valid for writes, `name` and `key` for ever) are
+        // the ones `SpinLockBackend::init` needs: the same `spinlock_t`, initialised the same way.
+        unsafe { SpinLockBackend::init(ptr, name, key) }
+    }
+
+    unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
+        // SAFETY: The caller guarantees that `init` was called; both bindings name the same C
+        // type.
+        unsafe { sys::rust_aio_spin_lock_irqsave(ptr.cast()) }
+    }
+
+    unsafe fn unlock(ptr: *mut Self::State, guard_state: &Self::GuardState) {
+        // SAFETY: The caller owns the lock, which `lock` took and whose flags are `guard_state`.
+        unsafe { sys::rust_aio_spin_unlock_irqrestore(ptr.cast(), *guard_state) }
+    }
+}
+
+/// An [`IrqSpinLock`] initialiser with a lockdep class of its own, named `$name` (as
+/// `new_spinlock!`).
+macro_rules! new_irq_spinlock {
+    ($inner:expr, $name:literal $(,)?) => {
+        $crate::sync::IrqSpinLock::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
+    };
+}
+pub(crate) use new_irq_spinlock;
+
+/// A mutex that can also be tried without sleeping (see the module documentation for why it is
+/// not the kernel crate's `Mutex`). Made by [`new_try_mutex!`].
 ///
 /// # Invariants
 ///
-/// `mutex` has been initialised, and `data` is only accessed through a [`TryMutexGuard`],
-/// which exists only while `mutex` is held.
+/// `state` has been initialised by [`MutexBackend::init`], and `data` is only accessed through a
+/// [`TryMutexGuard`], which exists only while `state` is held.
 #[pin_data]
 pub(crate) struct TryMutex<T> {
     #[pin]
-    mutex: Opaque<sys::mutex>,
+    state: Opaque<bindings::mutex>,
     data: UnsafeCell<T>,
 }
 
@@ -33,27 +114,35 @@ unsafe impl<T: Send> Sync for TryMutex<T> {}
 unsafe impl<T: Send> Send for TryMutex<T> {}
 
 impl<T> TryMutex<T> {
-    /// Creates a mutex, initialised by `init` (a C helper that calls `mutex_init()`).
-    pub(crate) fn new(data: T, init: unsafe extern "C" fn(*mut sys::mutex)) -> impl PinInit<Self> {
+    /// Creates a mutex whose lockdep class is `key`, named `name`; see [`new_try_mutex!`].
+    pub(crate) fn new(
+        data: T,
+        name: &'static CStr,
+        key: &'static LockClassKey,
+    ) -> impl PinInit<Self> {
         pin_init!(Self {
-            // SAFETY: `ffi_init` gives `init` a valid, exclusively owned, pinned slot.
-            mutex <- Opaque::ffi_init(|slot| unsafe { init(slot) }),
             data: UnsafeCell::new(data),
+            // SAFETY: `ffi_init` gives a valid, exclusively owned, pinned slot, and `name` and
+            // `key` are static.
+            state <- Opaque::ffi_init(|slot| unsafe {
+                MutexBackend::init(slot, name.as_char_ptr(), class_key(key))
+            }),
         })
     }
 
     /// Takes the mutex, sleeping until it is free.
     pub(crate) fn lock(&self) -> TryMutexGuard<'_, T> {
-        // SAFETY: `mutex` is initialised (type invariant).
-        unsafe { sys::rust_aio_mutex_lock(self.mutex.get()) };
+        // SAFETY: `state` is initialised (type invariant). The backend's guard state is `()`.
+        let () = unsafe { MutexBackend::lock(self.state.get()) };
         TryMutexGuard::new(self)
     }
 
-    /// Takes the mutex if it is free; never sleeps, so it may be called under a spinlock.
+    /// Takes the mutex if it is free; never sleeps, so it may be called under a spinlock. What
+    /// 6.12's `Lock` lacks (later kernels' `Backend::try_lock` of `MutexBackend`).
     #[cfg_attr(mutant = "unserialised-migrate", allow(dead_code))]
     pub(crate) fn try_lock(&self) -> Option<TryMutexGuard<'_, T>> {
-        // SAFETY: `mutex` is initialised (type invariant).
-        if unsafe { sys::rust_aio_mutex_trylock(self.mutex.get()) } {
+        // SAFETY: `state` is initialised (type invariant).
+        if unsafe { bindings::mutex_trylock(self.state.get()) } != 0 {
             Some(TryMutexGuard::new(self))
         } else {
             None
@@ -61,11 +150,20 @@ impl<T> TryMutex<T> {
     }
 }
 
+/// A [`TryMutex`] initialiser with a lockdep class of its own, named `$name` (as `new_mutex!`).
+macro_rules! new_try_mutex {
+    ($inner:expr, $name:literal $(,)?) => {
+        $crate::sync::TryMutex::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
+    };
+}
+pub(crate) use new_try_mutex;
+
 /// Proof that a [`TryMutex`] is held; releases it when dropped.
 ///
 /// # Invariants
 ///
-/// The current task holds `lock.mutex`.
+/// The current task holds `lock.state`.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
 pub(crate) struct TryMutexGuard<'a, T> {
     lock: &'a TryMutex<T>,
     // A mutex must be released by the task that took it.
@@ -101,85 +199,7 @@ impl<T> DerefMut for TryMutexGuard<'_, T> {
 impl<T> Drop for TryMutexGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: The current task holds the mutex (type invariant).
-        unsafe { sys::rust_aio_mutex_unlock(self.lock.mutex.get()) };
-    }
-}
-
-/// A spinlock taken with interrupts disabled, so that hard-IRQ code may take it too.
-///
-/// # Invariants
-///
-/// `lock` has been initialised, and `data` is only accessed through an [`IrqSpinLockGuard`],
-/// which exists only while `lock` is held.
-#[pin_data]
-pub(crate) struct IrqSpinLock<T> {
-    #[pin]
-    lock: Opaque<sys::spinlock_t>,
-    data: UnsafeCell<T>,
-}
-
-// SAFETY: The spinlock serialises all access to `data`.
-unsafe impl<T: Send> Sync for IrqSpinLock<T> {}
-// SAFETY: Moving an `IrqSpinLock` to another thread moves the `T` inside it.
-unsafe impl<T: Send> Send for IrqSpinLock<T> {}
-
-impl<T> IrqSpinLock<T> {
-    /// Creates a spinlock, initialised by `init` (a C helper that calls `spin_lock_init()`).
-    pub(crate) fn new(
-        data: T,
-        init: unsafe extern "C" fn(*mut sys::spinlock_t),
-    ) -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: `ffi_init` gives `init` a valid, exclusively owned, pinned slot.
-            lock <- Opaque::ffi_init(|slot| unsafe { init(slot) }),
-            data: UnsafeCell::new(data),
-        })
-    }
-
-    /// Takes the spinlock with local interrupts disabled (`spin_lock_irqsave()`).
-    pub(crate) fn lock_irqsave(&self) -> IrqSpinLockGuard<'_, T> {
-        // SAFETY: `lock` is initialised (type invariant).
-        let flags = unsafe { sys::rust_aio_spin_lock_irqsave(self.lock.get()) };
-        // INVARIANT: The lock was just taken.
-        IrqSpinLockGuard {
-            lock: self,
-            flags,
-            _not_send: PhantomData,
-        }
-    }
-}
-
-/// Proof that an [`IrqSpinLock`] is held; releases it and restores interrupts when dropped.
-///
-/// # Invariants
-///
-/// The current CPU holds `lock.lock`, with interrupts disabled since `flags` were saved.
-pub(crate) struct IrqSpinLockGuard<'a, T> {
-    lock: &'a IrqSpinLock<T>,
-    flags: kernel::ffi::c_ulong,
-    _not_send: PhantomData<*mut ()>,
-}
-
-impl<T> Deref for IrqSpinLockGuard<'_, T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        // SAFETY: The lock is held (type invariant), so nobody else accesses `data`.
-        unsafe { &*self.lock.data.get() }
-    }
-}
-
-impl<T> DerefMut for IrqSpinLockGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: The lock is held (type invariant), so nobody else accesses `data`.
-        unsafe { &mut *self.lock.data.get() }
-    }
-}
-
-impl<T> Drop for IrqSpinLockGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: This CPU holds the lock and `flags` came from taking it (type invariant).
-        unsafe { sys::rust_aio_spin_unlock_irqrestore(self.lock.lock.get(), self.flags) };
+        unsafe { MutexBackend::unlock(self.lock.state.get(), &()) };
     }
 }
 
