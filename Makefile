@@ -4,7 +4,9 @@
 # file, describes the module to the kernel's build system.
 #
 #   make                 build rust_aio.ko (against the cached test kernel)
-#   make check           build everything, boot the test kernel, run all tests
+#   make check           build everything, boot the test kernel, run all tests,
+#                        then check that every mutant (selftests/mutants/) is caught
+#   make mutants         build the mutant modules in build/mutant/
 #   make fuzz            the structure-aware fuzzer, then trinity, for longer
 #   make soak            traffic + migration + offlining for SOAK_SECONDS
 #   make bench           the hot path next to io_uring and native aio, on the
@@ -29,10 +31,17 @@ LLVM ?= -19
 export RUST_AIO_LLVM := $(LLVM)
 endif
 
-KBUILD_ARGS = -C $(KDIR) M=$(TOP) $(if $(LLVM),LLVM=$(LLVM)) \
-	$(if $(MUTANT),RUST_AIO_MUTANT=$(MUTANT))
+KBUILD_ARGS = -C $(KDIR) M=$(TOP) $(if $(LLVM),LLVM=$(LLVM))
 
-.PHONY: all module deps kernel selftests check fuzz soak bench run clean rust-analyzer
+# Test-only mutants: selftests/mutants/NAME.patch is a known migration bug,
+# built from a patched copy of the sources in build/mutant/NAME/ (the shipped
+# source carries none). make check builds every one and requires each to be
+# caught; make check MUTANT=NAME runs the whole suite on one (it must fail).
+MUTANTS := $(sort $(basename $(notdir $(wildcard $(TOP)/selftests/mutants/*.patch))))
+MUTANT_KO = $(BUILD)/mutant/$(1)/rust_aio.ko
+CHECK_KO = $(if $(MUTANT),$(call MUTANT_KO,$(MUTANT)),$(TOP)/rust_aio.ko)
+
+.PHONY: all module mutants deps kernel selftests check fuzz soak bench run clean rust-analyzer
 
 all: module
 
@@ -49,16 +58,22 @@ module: kernel
 	@$(TOP)/scripts/kdir-stamp "$(KDIR)"
 	$(MAKE) $(KBUILD_ARGS) modules
 
+mutants: kernel
+	@for m in $(if $(MUTANT),$(MUTANT),$(MUTANTS)); do \
+		$(TOP)/scripts/mutant-source $$m $(BUILD)/mutant/$$m && \
+		$(MAKE) -s -C $(KDIR) M=$(BUILD)/mutant/$$m $(if $(LLVM),LLVM=$(LLVM)) modules \
+			|| exit 1; \
+	done
+
 selftests: kernel
 	@$(MAKE) -C $(TOP)/selftests KDIR="$(KDIR)" OUT="$(BUILD)/selftests"
 
-# MUTANT=<name> builds a test-only module with a known bug compiled in;
-# `make check MUTANT=...` must then fail.
-check: module selftests
+check: module mutants selftests
 	@$(TOP)/scripts/check-raw-calls
 	@$(TOP)/selftests/run-all --kernel "$(KDIR)/arch/x86/boot/bzImage" \
-		--module "$(TOP)/rust_aio.ko" --bin "$(BUILD)/selftests" \
-		$(if $(MUTANT),--mutant $(MUTANT))
+		--module "$(CHECK_KO)" --bin "$(BUILD)/selftests" \
+		$(if $(MUTANT),--mutant $(MUTANT),--mutants \
+			"$(foreach m,$(MUTANTS),$(m)=$(call MUTANT_KO,$(m)))")
 
 # Knobs of the long runs (see README.md).
 SECONDS ?= 600

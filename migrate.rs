@@ -35,7 +35,8 @@
 //! seed thread, which fs/aio.c never adopted. The debugfs knob `one_phase` switches to fs/aio.c's
 //! way (the whole copy with interrupts off) for the benchmark's comparison; every window is
 //! recorded (`irqoff_samples`, `max_irqoff_ns`, `total_irqoff_ns`), and `recopied_slots` counts
-//! the events the second copy saved. The test-only mutant `single-copy-migrate` skips it.
+//! the events the second copy saved. The test-only mutant `single-copy-migrate`
+//! (`selftests/mutants/`) skips it.
 //!
 //! User space cannot write the page meanwhile: migration has replaced its page-table entries
 //! with migration entries before calling us.
@@ -188,14 +189,10 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
     };
 
     // 2. `ring_lock`, never waited for.
-    #[cfg(not(mutant = "unserialised-migrate"))]
     let Some(mut ring) = ctx.ring().try_lock() else {
         STATS.ring_lock_busy.fetch_add(1, Ordering::Relaxed);
         return Err(EAGAIN);
     };
-    // Test-only mutant: migrate without `ring_lock`, as before the seed patch.
-    #[cfg(mutant = "unserialised-migrate")]
-    let mut ring = ctx.ring().mutant_without_ring_lock();
 
     let index = src.index();
     let current = ring.folios().get(index).ok_or(EINVAL)?;
@@ -236,10 +233,6 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
         let recopied = if one_phase {
             // SAFETY: As above.
             unsafe { dst.migrate_copy_from(src) };
-            0
-        } else if cfg!(mutant = "single-copy-migrate") {
-            // Test-only mutant: no second copy, so events that raced the first are lost.
-            let _ = mark;
             0
         } else {
             both.recopy_since(index, src, dst, mark)

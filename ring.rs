@@ -241,19 +241,11 @@ impl Ring {
     }
 
     /// Tries `ring_lock` without sleeping: migration's way in (`migrate.rs`).
-    #[cfg_attr(mutant = "unserialised-migrate", allow(dead_code))]
     pub(crate) fn try_lock(&self) -> Option<RingGuard<'_>> {
         Some(RingGuard {
             ring: self,
             resources: self.ring_lock.try_lock()?,
         })
-    }
-
-    /// Test builds of the `unserialised-migrate` mutant only: the folios without `ring_lock`,
-    /// the way migration worked before the seed patch.
-    #[cfg(mutant = "unserialised-migrate")]
-    pub(crate) fn mutant_without_ring_lock(&self) -> MutantGuard<'_> {
-        MutantGuard { ring: self }
     }
 
     /// The folio array.
@@ -270,8 +262,7 @@ impl Ring {
     ///
     /// # Safety
     ///
-    /// The caller must hold `ring_lock` while the returned guard lives (or be the test-only
-    /// mutant, which deliberately does not).
+    /// The caller must hold `ring_lock` while the returned guard lives.
     unsafe fn lock_both(&self) -> BothGuard<'_> {
         BothGuard {
             ring: self,
@@ -347,7 +338,6 @@ impl<'a> RingGuard<'a> {
 
     /// Where completions are now: migration's first copy has every event before this mark in
     /// it (`migrate.rs`).
-    #[cfg_attr(mutant = "unserialised-migrate", allow(dead_code))]
     pub(crate) fn completion_mark(&self) -> CompletionMark {
         // Acquire, `posted` first: a post counted in it has its `tail` visible, so `tail` is at
         // least where `posted` says, and its events are in the page when it is copied.
@@ -421,32 +411,6 @@ impl<'a> RingGuard<'a> {
             header.head.store(head, Ordering::Release);
         }
         (copied, faulted)
-    }
-}
-
-/// See [`Ring::mutant_without_ring_lock`]: deliberately unsound, test builds only.
-#[cfg(mutant = "unserialised-migrate")]
-pub(crate) struct MutantGuard<'a> {
-    ring: &'a Ring,
-}
-
-#[cfg(mutant = "unserialised-migrate")]
-impl MutantGuard<'_> {
-    pub(crate) fn folios(&self) -> &[ARef<Folio>] {
-        // SAFETY: Not safe: this is the bug the mutant reintroduces (see migrate.rs).
-        unsafe { self.ring.folios_locked() }
-    }
-
-    /// As [`RingGuard::completion_mark`] (plain atomic reads: nothing unsafe here).
-    pub(crate) fn completion_mark(&self) -> CompletionMark {
-        let posted = self.ring.posted.load(Ordering::Acquire);
-        let tail = self.ring.tail.load(Ordering::Acquire);
-        CompletionMark { posted, tail }
-    }
-
-    pub(crate) fn lock_completions(&mut self) -> BothGuard<'_> {
-        // SAFETY: Not safe, as above: `ring_lock` is not held.
-        unsafe { self.ring.lock_both() }
     }
 }
 

@@ -139,7 +139,6 @@ impl<T> TryMutex<T> {
 
     /// Takes the mutex if it is free; never sleeps, so it may be called under a spinlock. What
     /// 6.12's `Lock` lacks (later kernels' `Backend::try_lock` of `MutexBackend`).
-    #[cfg_attr(mutant = "unserialised-migrate", allow(dead_code))]
     pub(crate) fn try_lock(&self) -> Option<TryMutexGuard<'_, T>> {
         // SAFETY: `state` is initialised (type invariant).
         if unsafe { bindings::mutex_trylock(self.state.get()) } != 0 {
