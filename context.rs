@@ -113,11 +113,17 @@ impl Context {
 
     /// The context a ring's mapping names, while `private` holds its `i_private_lock`; `None`
     /// once teardown has disconnected the ring (migration and `mremap` find the context so).
-    pub(crate) fn of_ring<'a>(private: &'a PrivateGuard<'_>) -> Option<&'a Context> {
+    ///
+    /// # Safety
+    ///
+    /// `private` must be the `i_private_lock` of a ring's mapping (one made by `RingFile::new()`,
+    /// whose `i_private_data` is null or a `Context`): any other mapping's private data is not
+    /// ours to interpret.
+    pub(crate) unsafe fn of_ring<'a>(private: &'a PrivateGuard<'_>) -> Option<&'a Context> {
         let ctx = private.private_data().cast::<Context>();
-        // SAFETY: A ring's mapping names its context from setup (`RingFile::new()`) until
-        // teardown clears the name under `i_private_lock`, which `private` holds for `'a`; a
-        // context stays alive while its ring names it.
+        // SAFETY: This is a ring's mapping (the caller's guarantee): it names its context from
+        // setup (`RingFile::new()`) until teardown clears the name under `i_private_lock`, which
+        // `private` holds for `'a`; a context stays alive while its ring names it.
         unsafe { ctx.as_ref() }
     }
 

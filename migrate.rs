@@ -181,9 +181,9 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
 
     // 1. `i_private_lock`: protects against the context's teardown.
     let private = mapping.lock_private();
-    // The context stays alive while its ring file names it, and the name is only cleared under
-    // `i_private_lock`, which `private` holds.
-    let Some(ctx) = Context::of_ring(&private) else {
+    // SAFETY: These are the ring inode's address-space operations (`RING_AOPS`): `mapping` is a
+    // ring's mapping.
+    let Some(ctx) = (unsafe { Context::of_ring(&private) }) else {
         STATS.teardown_won.fetch_add(1, Ordering::Relaxed);
         return Err(EINVAL);
     };

@@ -662,7 +662,9 @@ unsafe extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
 fn ring_moved(vma: &Vma) -> Result {
     let mapping = vma.file_mapping().ok_or(EINVAL)?;
     let private = mapping.lock_private();
-    let ctx = Context::of_ring(&private).ok_or(EINVAL)?;
+    // SAFETY: These are the ring mapping's `vm_operations` (`RING_VM_OPS`), installed only on
+    // mappings of a ring file: the VMA's file mapping is a ring's mapping.
+    let ctx = unsafe { Context::of_ring(&private) }.ok_or(EINVAL)?;
     if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() || vma.len() != ctx.nr_pages() * PAGE_SIZE {
         return Err(EINVAL);
     }
