@@ -24,13 +24,14 @@ use kernel::{
 
 use crate::{
     file::{refile_displaced, ContextKey, FileTable},
-    mm::{self, PrivateGuard, RingFile},
+    folio::PrivateGuard,
+    fs::RingFile,
     request::{Completion, NoopBatch, TimerRequest, WorkRequest},
     ring::{Ring, EVENT_SIZE, PAGE_SIZE},
     sync::{new_irq_spinlock, IrqSpinLock, WaitQueue, Wakeup},
     sys,
     timer::{self, Cancel, EventFd},
-    Shared,
+    uaccess, Shared,
 };
 
 /// An AIO context: its ring, its pending requests, and what tells it apart.
@@ -258,7 +259,7 @@ impl Context {
         user_iocb: UserPtr,
         noops: &mut NoopBatch,
     ) -> Result {
-        let iocb: sys::iocb = mm::read_user_words(user_iocb)?;
+        let iocb: sys::iocb = uaccess::read_user_words(user_iocb)?;
         if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
             return Err(EINVAL);
         }
@@ -301,7 +302,7 @@ impl Context {
         };
         // fs/aio.c writes `KIOCB_KEY` (0) to `aio_key`: a read-only iocb is EFAULT. The iocb was
         // read whole, so the address does not wrap.
-        mm::write_user_u32(user_iocb + AIO_KEY_OFFSET, 0)?;
+        uaccess::write_user_u32(user_iocb + AIO_KEY_OFFSET, 0)?;
         let op = Self::operation(iocb)?;
         let completion = Completion {
             event: sys::io_event {
@@ -356,7 +357,8 @@ impl Context {
             }
             // Here a fault may wait as long as it likes (userfaultfd, FUSE, swap-in): nobody
             // waits for us.
-            if crate::sync::fatal_signal_pending() || !mm::fault_in_writeable(out, EVENT_SIZE) {
+            if crate::sync::fatal_signal_pending() || !uaccess::fault_in_writeable(out, EVENT_SIZE)
+            {
                 return Err(EFAULT);
             }
         }
@@ -503,7 +505,7 @@ impl Context {
         if let (Some(file), Some(owner)) = (&resources.file, &resources.owner_mm) {
             if owner.is_current() {
                 // Failing to unmap leaves a dead mapping (SIGBUS on access), nothing worse.
-                let _ = mm::unmap_if_mapping_of(
+                let _ = crate::mm::unmap_if_mapping_of(
                     file,
                     self.user_id.load(Ordering::Acquire) as usize,
                     self.nr_pages * PAGE_SIZE,

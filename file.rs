@@ -20,12 +20,14 @@ use kernel::{
 
 use crate::{
     context::{Context, AIO_KEY_OFFSET},
+    fs::{RingFile, RingOps},
     migrate::RING_AOPS,
-    mm::{self, Mm, RingFile, RingOps},
+    mm::{self, Mm},
     owner::MmContextsRef,
     request::NoopBatch,
-    ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE, RING_FOPS},
-    Shared,
+    ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE},
+    ring_file::RING_FOPS,
+    uaccess, Shared,
 };
 
 /// The operation tables of a ring file, handed to it when setup makes it: how its pages migrate
@@ -213,9 +215,9 @@ impl FileContexts {
         while submitted < nr {
             let at = iocbpp.wrapping_add(submitted * size_of::<u64>());
             let mut chunk = (nr - submitted).min(pointers.len());
-            if mm::read_user_u64s(at, &mut pointers[..chunk]).is_err() {
+            if uaccess::read_user_u64s(at, &mut pointers[..chunk]).is_err() {
                 chunk = 1;
-                if let Err(err) = mm::read_user_u64s(at, &mut pointers[..1]) {
+                if let Err(err) = uaccess::read_user_u64s(at, &mut pointers[..1]) {
                     return (submitted, Err(err));
                 }
             }

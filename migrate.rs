@@ -47,7 +47,8 @@ use kernel::{c_str, error::from_result, ffi::c_int, prelude::*, time::Ktime, typ
 use crate::{
     context::Context,
     debugfs::{Dir, U32Array},
-    mm::{AddressSpaceOperations, Folio, LockedFolio, Mapping},
+    folio::{Folio, LockedFolio, Mapping},
+    fs::AddressSpaceOperations,
     sys,
 };
 

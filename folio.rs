@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Thin wrappers: a ring's page-cache folios and its mapping (`struct address_space`), with
+//! the mapping's `i_private_lock`.
+
+use core::ptr::NonNull;
+use kernel::{
+    error::to_result,
+    ffi::{c_int, c_ulong, c_void},
+    prelude::*,
+    types::{AlwaysRefCounted, Opaque},
+    uaccess::UserPtr,
+};
+
+use crate::sys;
+
+/// A page-cache folio of a ring.
+///
+/// # Invariants
+///
+/// The wrapped `struct folio` is valid; as [`ARef<Folio>`] it is a counted reference.
+#[repr(transparent)]
+pub(crate) struct Folio(Opaque<sys::folio>);
+
+// SAFETY: `folio_get()`/`folio_put()` keep the folio alive; it is refcounted for any thread.
+unsafe impl AlwaysRefCounted for Folio {
+    fn inc_ref(&self) {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_get(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference, which is given up here.
+        unsafe { sys::rust_aio_folio_put(obj.cast().as_ptr()) };
+    }
+}
+
+// SAFETY: The folio's refcount and contents may be used from any thread.
+unsafe impl Send for Folio {}
+// SAFETY: See above.
+unsafe impl Sync for Folio {}
+
+impl Folio {
+    /// Borrows a folio the kernel passed in.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid folio for the whole of `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::folio) -> &'a Folio {
+        // SAFETY: `Folio` is `repr(transparent)` over the C struct; the caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::folio {
+        self.0.get()
+    }
+
+    /// The folio's kernel address (ring folios are order 0 and, on 64-bit, never in highmem).
+    pub(crate) fn address(&self) -> *mut u8 {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_address(self.0.get()).cast() }
+    }
+
+    /// The folio's page index in its mapping.
+    pub(crate) fn index(&self) -> usize {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_index(self.0.get()) as usize }
+    }
+
+    pub(crate) fn is_large(&self) -> bool {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_test_large(self.0.get()) }
+    }
+
+    pub(crate) fn is_under_writeback(&self) -> bool {
+        // SAFETY: The folio is valid (type invariant).
+        unsafe { sys::rust_aio_folio_test_writeback(self.0.get()) }
+    }
+
+    /// Copies `len` bytes at `offset` in the folio to user address `to` without taking a page
+    /// fault: a destination page that is not present ends the copy. Returns the bytes copied
+    /// (a prefix of the range), so that it may run under a lock that a fault must not wait for.
+    pub(crate) fn copy_to_user_nofault(&self, offset: usize, len: usize, to: UserPtr) -> usize {
+        if offset
+            .checked_add(len)
+            .map_or(true, |end| end > sys::PAGE_SIZE)
+        {
+            return 0;
+        }
+        // SAFETY: The range lies in the folio's page (checked above), which is valid while
+        // `self` is; the helper checks the user range and never faults.
+        let left = unsafe {
+            sys::rust_aio_copy_to_user_nofault(
+                to as *mut c_void,
+                self.address().add(offset).cast(),
+                len as c_ulong,
+            )
+        };
+        len - (left as usize).min(len)
+    }
+
+    /// Copies the whole of `src` into this folio, then its flags (`folio_copy()`,
+    /// `folio_migrate_flags()`): migration's copy.
+    ///
+    /// # Safety
+    ///
+    /// Both folios must be locked by the migration core and of the same size.
+    pub(crate) unsafe fn migrate_copy_from(&self, src: &Folio) {
+        // SAFETY: Both folios are valid (type invariant), locked and the same size (the
+        // caller's guarantee).
+        unsafe {
+            sys::folio_copy(self.0.get(), src.0.get());
+            sys::folio_migrate_flags(self.0.get(), src.0.get());
+        }
+    }
+
+    /// Copies `len` bytes at `offset` in `src` to the same place in this folio (migration's
+    /// second copy). Out-of-page ranges copy nothing.
+    pub(crate) fn copy_range_from(&self, src: &Folio, offset: usize, len: usize) {
+        if offset
+            .checked_add(len)
+            .map_or(true, |end| end > sys::PAGE_SIZE)
+        {
+            return;
+        }
+        // SAFETY: The range lies in both folios' pages (checked above), which are valid while
+        // `self` and `src` are, and two folios never overlap.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                src.address().add(offset),
+                self.address().add(offset),
+                len,
+            )
+        };
+    }
+
+    /// Writes `value` at `offset` in the folio, as one volatile store: user space may be
+    /// reading the page.
+    pub(crate) fn write<T: Copy>(&self, offset: usize, value: T) {
+        let fits = offset % core::mem::align_of::<T>() == 0
+            && offset
+                .checked_add(core::mem::size_of::<T>())
+                .is_some_and(|end| end <= sys::PAGE_SIZE);
+        if !fits {
+            pr_err!(
+                "write of {} bytes at {offset} outside a page\n",
+                core::mem::size_of::<T>()
+            );
+            return;
+        }
+        // SAFETY: The aligned range lies in the folio's page (checked above), which is valid
+        // while `self` is.
+        unsafe { self.address().add(offset).cast::<T>().write_volatile(value) };
+    }
+}
+
+/// A locked folio that is ours to unlock: the one the kernel hands `read_folio`.
+///
+/// # Invariants
+///
+/// The folio is valid and locked, and its lock is owed back by whoever holds this.
+pub(crate) struct LockedFolio<'a>(&'a Folio);
+
+impl LockedFolio<'_> {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid folio for the whole of `'a`, locked, with its unlocking left to the
+    /// caller (as `read_folio`'s is).
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::folio) -> LockedFolio<'a> {
+        // SAFETY: The caller guarantees validity for `'a`.
+        // INVARIANT: The caller guarantees the lock is held and ours to give back.
+        LockedFolio(unsafe { Folio::from_raw(ptr) })
+    }
+
+    /// Unlocks the folio (what `read_folio` owes the kernel).
+    pub(crate) fn unlock(self) {
+        // SAFETY: The folio is valid and locked, and the lock is ours (type invariant).
+        unsafe { sys::folio_unlock(self.0.as_ptr()) };
+    }
+}
+
+/// The `struct address_space` of a ring inode.
+///
+/// # Invariants
+///
+/// The wrapped mapping is valid.
+#[repr(transparent)]
+pub(crate) struct Mapping(Opaque<sys::address_space>);
+
+impl Mapping {
+    /// Borrows a mapping the kernel passed in.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid mapping for the whole of `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::address_space) -> &'a Mapping {
+        // SAFETY: `Mapping` is `repr(transparent)` over the C struct; the caller guarantees
+        // validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::address_space {
+        self.0.get()
+    }
+
+    /// Puts `dst` in the page cache in place of `src` (`folio_migrate_mapping()`); `extra_count`
+    /// is the references to `src` its owner holds beyond the page cache's.
+    ///
+    /// # Safety
+    ///
+    /// Both folios must be locked by the migration core, `src` in this mapping.
+    pub(crate) unsafe fn migrate_mapping(
+        &self,
+        dst: &Folio,
+        src: &Folio,
+        extra_count: c_int,
+    ) -> Result {
+        // SAFETY: The mapping and folios are valid (type invariants) and locked (the caller's
+        // guarantee).
+        to_result(unsafe {
+            sys::folio_migrate_mapping(self.0.get(), dst.as_ptr(), src.as_ptr(), extra_count)
+        })
+    }
+
+    fn private_lock(&self) -> *mut sys::spinlock_t {
+        // SAFETY: The mapping is valid (type invariant); only the field's address is taken.
+        unsafe { core::ptr::addr_of_mut!((*self.0.get()).i_private_lock) }
+    }
+
+    /// Takes `i_private_lock`, which guards `i_private_data`: the ring's context, or null once
+    /// the context has been disconnected from the ring (teardown).
+    pub(crate) fn lock_private(&self) -> PrivateGuard<'_> {
+        // SAFETY: The mapping is valid (type invariant) and so is its lock.
+        unsafe { sys::rust_aio_spin_lock(self.private_lock()) };
+        // INVARIANT: The lock was just taken.
+        PrivateGuard {
+            mapping: self,
+            _not_send: core::marker::PhantomData,
+        }
+    }
+}
+
+/// Proof that a mapping's `i_private_lock` is held.
+///
+/// # Invariants
+///
+/// The current CPU holds `mapping.i_private_lock`.
+#[must_use = "the lock unlocks immediately when the guard is unused"]
+pub(crate) struct PrivateGuard<'a> {
+    mapping: &'a Mapping,
+    _not_send: core::marker::PhantomData<*mut ()>,
+}
+
+impl PrivateGuard<'_> {
+    pub(crate) fn private_data(&self) -> *const c_void {
+        // SAFETY: The field is guarded by the lock this guard holds (type invariant).
+        unsafe { (*self.mapping.0.get()).i_private_data }
+    }
+
+    pub(crate) fn set_private_data(&mut self, data: *const c_void) {
+        // SAFETY: The field is guarded by the lock this guard holds (type invariant).
+        unsafe { (*self.mapping.0.get()).i_private_data = data.cast_mut() };
+    }
+}
+
+impl Drop for PrivateGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: The current CPU holds the lock (type invariant).
+        unsafe { sys::rust_aio_spin_unlock(self.mapping.private_lock()) };
+    }
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Thin wrappers: the submit and reap paths' user-memory accesses that the kernel crate's
+//! `UserSlice` does with a call into the generic copy routines (a handful of words each).
+
+use core::mem::{align_of, size_of, MaybeUninit};
+use kernel::{error::to_result, ffi::c_void, prelude::*, types::FromBytes, uaccess::UserPtr};
+
+use crate::sys;
+
+/// Reads `dst.len()` u64 words from the caller's memory at `src` (no alignment needed): the
+/// submit path's reads, one user-access section each.
+pub(crate) fn read_user_u64s(src: UserPtr, dst: &mut [u64]) -> Result {
+    let n = u32::try_from(dst.len()).map_err(|_| EFAULT)?;
+    // SAFETY: `dst` is valid for `n` words; the helper checks the user range.
+    to_result(unsafe { sys::rust_aio_get_user_u64s(dst.as_mut_ptr(), src as *const c_void, n) })
+}
+
+/// Reads a `T` made of u64 words (an iocb, an ioctl's argument) from the caller's memory at
+/// `src`.
+pub(crate) fn read_user_words<T: FromBytes>(src: UserPtr) -> Result<T> {
+    const { assert!(size_of::<T>() % 8 == 0 && align_of::<T>() <= 8) };
+    let mut value = MaybeUninit::<T>::uninit();
+    let words = (size_of::<T>() / 8) as u32;
+    // SAFETY: `value` has room for `words` u64s and is aligned for them; the helper checks the
+    // user range.
+    to_result(unsafe {
+        sys::rust_aio_get_user_u64s(value.as_mut_ptr().cast(), src as *const c_void, words)
+    })?;
+    // SAFETY: The helper initialised every byte, and every bit pattern is a valid `T`
+    // (`FromBytes`).
+    Ok(unsafe { value.assume_init() })
+}
+
+/// Writes a u32 to the caller's memory at `dst` (`put_user()`).
+pub(crate) fn write_user_u32(dst: UserPtr, value: u32) -> Result {
+    // SAFETY: The helper checks the user range.
+    to_result(unsafe { sys::rust_aio_put_user_u32(value, dst as *mut c_void) })
+}
+
+/// Faults in `len` bytes of the caller's memory at `addr` for writing, as a write would; whether
+/// all of it could be. May sleep for as long as the fault takes (userfaultfd, FUSE, swap-in):
+/// never call it under a lock others wait for.
+pub(crate) fn fault_in_writeable(addr: UserPtr, len: usize) -> bool {
+    // SAFETY: `fault_in_writeable()` checks the user range itself.
+    unsafe { sys::fault_in_writeable(addr as *mut _, len) == 0 }
+}
