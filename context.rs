@@ -13,7 +13,10 @@
 //! (`owner.rs`), whichever comes first. The last reference may be dropped from hard IRQ (a timer
 //! request), so dropping a context only frees memory.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::{
+    num::NonZeroU32,
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+};
 use kernel::{
     ffi::c_int,
     list::{List, ListArc},
@@ -94,7 +97,7 @@ impl Context {
         owner_mm: usize,
         max_reqs: u32,
         nr_pages: usize,
-        nr_events: u32,
+        nr_events: NonZeroU32,
     ) -> impl PinInit<Self> + 'a {
         pin_init!(Context {
             shared,

@@ -9,7 +9,7 @@
 //! Setup is where ring files are made, so it assembles their operation tables ([`ring_ops`]):
 //! how the pages migrate (`migrate.rs`) and the file's own operations (`ring.rs`).
 
-use core::mem::size_of;
+use core::{mem::size_of, num::NonZeroU32};
 use kernel::{
     new_spinlock,
     prelude::*,
@@ -127,7 +127,9 @@ impl FileContexts {
         // fs/aio.c; then the ring is whole pages and `nr` whatever fits.
         let wanted = max_reqs as usize + 2;
         let nr_pages = (HEADER_SIZE + wanted * EVENT_SIZE).div_ceil(PAGE_SIZE);
-        let nr_events = ((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32;
+        // At least a page: never zero slots.
+        let nr_events = NonZeroU32::new(((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32)
+            .ok_or(EINVAL)?;
         let owner_mm = Mm::current().ok_or(EINVAL)?;
         let owner_addr = mm::current_mm() as usize;
         // Takes `mmap_lock` for writing: before `ring_lock`, never under it (`owner.rs`).
@@ -162,7 +164,7 @@ impl FileContexts {
         let addr =
             mm::map_shared(&file, size).map_err(|err| if err == EINTR { EINTR } else { ENOMEM })?;
 
-        SharedHeader::of(folios.first().ok_or(EINVAL)?).init(serial as u32, nr_events);
+        SharedHeader::of(folios.first().ok_or(EINVAL)?).init(serial as u32, nr_events.get());
 
         guard.lock_completions().install_folios(folios);
         guard.resources().file = Some(file);

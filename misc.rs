@@ -19,6 +19,9 @@ unsafe impl Sync for FileOperations {}
 /// The module's own `struct module`, for the `owner` field of operation tables, so that the
 /// module cannot be unloaded while a file it implements is open.
 pub(crate) const fn this_module() -> *mut sys::module {
+    // Without lockdep, `struct module` holds empty structs, which Rust calls FFI-unsafe; only
+    // the address is ever taken.
+    #[allow(improper_ctypes)]
     extern "C" {
         static __this_module: Opaque<sys::module>;
     }

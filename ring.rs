@@ -72,6 +72,7 @@
 use core::{
     cell::UnsafeCell,
     mem::size_of,
+    num::NonZeroU32,
     sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{prelude::*, types::ARef, uaccess::UserPtr};
@@ -166,8 +167,9 @@ pub(crate) struct RingResources {
 ///   after teardown it is empty.
 #[pin_data]
 pub(crate) struct Ring {
-    /// Number of event slots: the trusted copy of the header's `nr`.
-    nr_events: u32,
+    /// Number of event slots: the trusted copy of the header's `nr`. Never zero, which the type
+    /// says, so that taking a position modulo it needs no division-by-zero check.
+    nr_events: NonZeroU32,
     #[pin]
     ring_lock: TryMutex<RingResources>,
     #[pin]
@@ -207,9 +209,9 @@ struct CompletionGuard<'a> {
 }
 
 impl Ring {
-    pub(crate) fn new(nr_events: u32) -> impl PinInit<Self> {
+    pub(crate) fn new(nr_events: NonZeroU32) -> impl PinInit<Self> {
         // One slot always stays empty: `head == tail` means no events.
-        let free_slots = nr_events - 1;
+        let free_slots = nr_events.get() - 1;
         pin_init!(Self {
             nr_events,
             ring_lock <- new_try_mutex!(
@@ -273,7 +275,7 @@ impl Ring {
     }
 
     pub(crate) fn nr_events(&self) -> u32 {
-        self.nr_events
+        self.nr_events.get()
     }
 
     /// Takes a free slot for a submission, recomputing the free slots from the ring's `head`
@@ -352,7 +354,8 @@ impl<'a> RingGuard<'a> {
     /// is not present ends the copy, and the caller faults it in after dropping `ring_lock`.
     /// Returns how many events were copied, and whether a fault stopped the copy.
     pub(crate) fn read_events(&self, out: UserPtr, nr: usize) -> (usize, bool) {
-        let nr_events = self.ring.nr_events;
+        let nr_slots = self.ring.nr_events;
+        let nr_events = nr_slots.get();
         let folios = self.folios();
         let Some(page0) = folios.first() else {
             return (0, false);
@@ -364,7 +367,7 @@ impl<'a> RingGuard<'a> {
         let tail = self.ring.tail.load(Ordering::Acquire);
         // User space may have written anything here: index with the trusted size
         // (CVE-2014-0206).
-        let mut head = header.head.load(Ordering::Relaxed) % nr_events;
+        let mut head = header.head.load(Ordering::Relaxed) % nr_slots;
         let mut copied = 0usize;
         let mut faulted = false;
         while copied < nr && head != tail {
@@ -395,7 +398,7 @@ impl<'a> RingGuard<'a> {
                 whole += 1;
             }
             copied += whole;
-            head = (head + whole as u32) % nr_events;
+            head = (head + whole as u32) % nr_slots;
             if whole < count {
                 faulted = true;
                 break;
@@ -456,13 +459,13 @@ impl BothGuard<'_> {
         dst: &Folio,
         mark: CompletionMark,
     ) -> u32 {
-        let nr_events = self.ring.nr_events as usize;
+        let nr_events = self.ring.nr_events.get() as usize;
         if index == 0 {
             dst.copy_range_from(src, 0, HEADER_SIZE);
         }
         let posted = self.ring.posted.load(Ordering::Relaxed);
         let written = posted.wrapping_sub(mark.posted).min(nr_events as u64) as usize;
-        let start = mark.tail as usize % nr_events;
+        let start = (mark.tail % self.ring.nr_events) as usize;
         let end = start + written;
         let ranges: [(usize, usize); 2] = if written == nr_events {
             [(0, nr_events), (0, 0)]
@@ -509,7 +512,7 @@ impl CompletionGuard<'_> {
 
     /// Posts `events` in order: one `tail` update for all of them.
     fn post_many(&mut self, events: &[sys::io_event]) {
-        let nr_events = self.ring.nr_events;
+        let nr_events = self.ring.nr_events.get();
         let mut tail = self.ring.tail.load(Ordering::Relaxed);
         let folios = self.folios();
         let Some(page0) = folios.first() else {
@@ -563,9 +566,9 @@ impl CompletionGuard<'_> {
     /// Slots of events that have left the ring become free again (fs/aio.c's
     /// `refill_reqs_available()`): free slots are never computed from user-written fields alone.
     fn give_back_slots(&mut self, head: u32, tail: u32) {
-        let nr_events = self.ring.nr_events;
+        let nr_events = self.ring.nr_events.get();
         // Clamp: user space writes `head`.
-        let head = head % nr_events;
+        let head = head % self.ring.nr_events;
         let in_ring = if head <= tail {
             tail - head
         } else {
