@@ -6,10 +6,14 @@
  * native aio (the io_* system calls) writes and reads O_DIRECT blocks on it,
  * with exact results, and the reads are seen to complete from the disk's
  * interrupt.
+ *
+ * Then the module's file operations against native aio as the oracle: the
+ * same iocbs through both, the same submit results and events.
  */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/eventfd.h>
 #include <sys/statfs.h>
 
 #include "kselftest_harness.h"
@@ -165,6 +169,137 @@ TEST(native_aio_odirect_roundtrip)
 	close(fd);
 	unlink(path);
 	free(buf);
+}
+
+/* One way to submit and reap: native aio (the oracle) or rust_aio. */
+struct aio_way {
+	bool rust;
+	int dev;
+	aio_context_t ctx;
+};
+
+static void way_setup(struct aio_way *w, bool rust)
+{
+	w->rust = rust;
+	w->dev = rust ? rust_aio_open() : -1;
+	w->ctx = 0;
+	if (rust ? rust_aio_setup(w->dev, 64, &w->ctx) : syscall(SYS_io_setup, 64, &w->ctx)) {
+		perror("io_test: setup");
+		exit(1);
+	}
+}
+
+static void way_teardown(struct aio_way *w)
+{
+	if (w->rust) {
+		rust_aio_destroy(w->dev, w->ctx);
+		close(w->dev);
+	} else {
+		syscall(SYS_io_destroy, w->ctx);
+	}
+}
+
+/* Submits one iocb: 1, or -errno. */
+static long way_submit(struct aio_way *w, struct iocb *cb)
+{
+	long n = w->rust ? rust_aio_submit(w->dev, w->ctx, 1, &cb) :
+			   syscall(SYS_io_submit, w->ctx, 1, &cb);
+
+	return n < 0 ? -errno : n;
+}
+
+/* Reaps exactly one event (waiting up to 10 s): 1, or 0 if none came. */
+static long way_reap(struct aio_way *w, struct io_event *ev)
+{
+	struct timespec ts = { .tv_sec = 10 };
+
+	return w->rust ? rust_aio_getevents(w->dev, w->ctx, 1, 1, ev, &ts) :
+			 syscall(SYS_io_getevents, w->ctx, 1, 1, ev, &ts);
+}
+
+/* An FSYNC/FDSYNC case: what SUBMIT says and, if it queued, the event. */
+struct sync_result {
+	long submitted;
+	long long res, res2;
+	unsigned long long data;
+	unsigned long long signals;
+};
+
+static struct sync_result sync_case(bool rust, int fd, int opcode, int variant)
+{
+	struct sync_result r = { 0 };
+	struct aio_way w;
+	struct io_event ev;
+	struct iocb cb = { .aio_lio_opcode = opcode, .aio_fildes = fd, .aio_data = 77 };
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	switch (variant) {
+	case 1: cb.aio_buf = 4096; break;
+	case 2: cb.aio_nbytes = 1; break;
+	case 3: cb.aio_offset = 1; break;
+	case 4: cb.aio_rw_flags = 1; break;
+	case 5: cb.aio_flags = IOCB_FLAG_RESFD; cb.aio_resfd = efd; break;
+	}
+	way_setup(&w, rust);
+	r.submitted = way_submit(&w, &cb);
+	if (r.submitted == 1 && way_reap(&w, &ev) == 1) {
+		r.res = ev.res;
+		r.res2 = ev.res2;
+		r.data = ev.data;
+	}
+	if (read(efd, &r.signals, sizeof(r.signals)) != sizeof(r.signals))
+		r.signals = 0;
+	way_teardown(&w);
+	close(efd);
+	return r;
+}
+
+TEST(fsync_fdsync_like_native_aio)
+{
+	char path[2][256];
+	int fds[5], pipefd[2], i, op, variant;
+	const int opcodes[] = { IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC };
+
+	ASSERT_NE(NULL, scratch());
+	snprintf(path[0], sizeof(path[0]), "%s/fsync.%d", scratch(), getpid());
+	snprintf(path[1], sizeof(path[1]), "/tmp/fsync.%d", getpid());
+	ASSERT_EQ(0, pipe(pipefd));
+	fds[0] = open(path[0], O_CREAT | O_RDWR, 0600);		/* ext4 on virtio-blk */
+	fds[1] = open(path[1], O_CREAT | O_RDWR, 0600);		/* tmpfs */
+	fds[2] = pipefd[0];					/* no fsync */
+	fds[3] = open(path[0], O_RDONLY);			/* read-only: fsync is fine */
+	fds[4] = 1000;						/* not open */
+	for (i = 0; i < 4; i++)
+		ASSERT_LE(0, fds[i]);
+	ASSERT_EQ(5, write(fds[0], "dirty", 5));
+	ASSERT_EQ(5, write(fds[1], "dirty", 5));
+
+	for (op = 0; op < 2; op++)
+		for (i = 0; i < 5; i++)
+			for (variant = 0; variant <= 5; variant++) {
+				struct sync_result want = sync_case(false, fds[i], opcodes[op], variant);
+				struct sync_result got = sync_case(true, fds[i], opcodes[op], variant);
+
+				TH_LOG("opcode %d, fd %d, variant %d: aio %ld/%lld, rust_aio %ld/%lld",
+				       opcodes[op], i, variant, want.submitted, want.res,
+				       got.submitted, got.res);
+				EXPECT_EQ(want.submitted, got.submitted);
+				EXPECT_EQ(want.res, got.res);
+				EXPECT_EQ(want.res2, got.res2);
+				EXPECT_EQ(want.data, got.data);
+				EXPECT_EQ(want.signals, got.signals);
+			}
+	/* The oracle says what these are: the cases are not vacuous. */
+	EXPECT_EQ(1, sync_case(false, fds[0], IOCB_CMD_FSYNC, 0).submitted);
+	EXPECT_EQ(-EINVAL, sync_case(false, fds[2], IOCB_CMD_FSYNC, 0).submitted);
+	EXPECT_EQ(-EBADF, sync_case(false, fds[4], IOCB_CMD_FSYNC, 0).submitted);
+	EXPECT_EQ(1, sync_case(true, fds[1], IOCB_CMD_FDSYNC, 5).signals);
+
+	for (i = 0; i < 4; i++)
+		close(fds[i]);
+	close(pipefd[1]);
+	unlink(path[0]);
+	unlink(path[1]);
 }
 
 TEST_HARNESS_MAIN
