@@ -26,10 +26,11 @@ use kernel::{
 };
 
 use crate::{
+    cred::Credentials,
     file::{refile_displaced, ContextKey, FileTable},
     folio::PrivateGuard,
-    fs::RingFile,
-    request::{Completion, NoopBatch, TimerRequest, WorkRequest},
+    fs::{FileRef, RingFile},
+    request::{Completion, FsyncRequest, NoopBatch, TimerRequest, WorkRequest},
     ring::{Ring, EVENT_SIZE, PAGE_SIZE},
     sync::{new_irq_spinlock, IrqSpinLock, WaitQueue, Wakeup},
     sys,
@@ -86,6 +87,7 @@ enum Operation {
     Noop,
     Timer { nanoseconds: i64 },
     Work,
+    Fsync { file: FileRef, datasync: bool },
 }
 
 impl Context {
@@ -276,12 +278,37 @@ impl Context {
         result
     }
 
+    /// Whether the opcode works on the iocb's file (`aio_fildes`), which is then looked up
+    /// first, as fs/aio.c's `__io_submit_one()` does for every request.
+    fn takes_file(iocb: &sys::iocb) -> bool {
+        matches!(
+            u32::from(iocb.aio_lio_opcode),
+            sys::IOCB_CMD_FSYNC | sys::IOCB_CMD_FDSYNC
+        )
+    }
+
     /// What the iocb asks for, once everything else about it has been checked.
-    fn operation(iocb: &sys::iocb) -> Result<Operation> {
+    fn operation(iocb: &sys::iocb, file: Option<FileRef>) -> Result<Operation> {
+        let opcode = u32::from(iocb.aio_lio_opcode);
+        if let (sys::IOCB_CMD_FSYNC | sys::IOCB_CMD_FDSYNC, Some(file)) = (opcode, file) {
+            // fs/aio.c's `aio_fsync()`: no buffer, offset, size or flags; a file that can sync.
+            if iocb.aio_buf != 0
+                || iocb.aio_offset != 0
+                || iocb.aio_nbytes != 0
+                || iocb.aio_rw_flags != 0
+                || !file.has_fsync()
+            {
+                return Err(EINVAL);
+            }
+            return Ok(Operation::Fsync {
+                file,
+                datasync: opcode == sys::IOCB_CMD_FDSYNC,
+            });
+        }
         if iocb.aio_rw_flags != 0 || iocb.aio_flags & !sys::IOCB_FLAG_RESFD != 0 {
             return Err(EINVAL);
         }
-        match u32::from(iocb.aio_lio_opcode) {
+        match opcode {
             sys::IOCB_CMD_NOOP => Ok(Operation::Noop),
             sys::RUST_AIO_CMD_TIMER if iocb.aio_offset >= 0 => Ok(Operation::Timer {
                 nanoseconds: iocb.aio_offset,
@@ -298,6 +325,11 @@ impl Context {
         user_iocb: UserPtr,
         noops: &mut NoopBatch,
     ) -> Result {
+        let file = if Self::takes_file(iocb) {
+            Some(FileRef::get(iocb.aio_fildes)?)
+        } else {
+            None
+        };
         let eventfd = if iocb.aio_flags & sys::IOCB_FLAG_RESFD != 0 {
             Some(EventFd::from_fd(iocb.aio_resfd)?)
         } else {
@@ -306,11 +338,13 @@ impl Context {
         // fs/aio.c writes `KIOCB_KEY` (0) to `aio_key`: a read-only iocb is EFAULT. The iocb was
         // read whole, so the address does not wrap.
         uaccess::write_user_u32(user_iocb + AIO_KEY_OFFSET, 0)?;
-        let op = Self::operation(iocb)?;
+        let op = Self::operation(iocb, file)?;
         let completion = Completion {
             event: sys::io_event {
                 data: iocb.aio_data,
                 obj: user_iocb as u64,
+                // The module's own operations echo `aio_nbytes`; file operations report their
+                // result.
                 res: iocb.aio_nbytes as i64,
                 res2: 0,
             },
@@ -339,6 +373,23 @@ impl Context {
             Operation::Work => {
                 let req = KBox::pin_init(WorkRequest::new(self, completion), GFP_KERNEL)
                     .map_err(|_| EAGAIN)?;
+                self.begin_request()?;
+                self.shared.workqueue().enqueue(req);
+            }
+            Operation::Fsync { file, datasync } => {
+                let creds = Credentials::current()?;
+                let completion = Completion {
+                    event: sys::io_event {
+                        res: 0,
+                        ..completion.event
+                    },
+                    ..completion
+                };
+                let req = KBox::pin_init(
+                    FsyncRequest::new(self, completion, file, creds, datasync),
+                    GFP_KERNEL,
+                )
+                .map_err(|_| EAGAIN)?;
                 self.begin_request()?;
                 self.shared.workqueue().enqueue(req);
             }

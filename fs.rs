@@ -332,3 +332,55 @@ impl Drop for RingFile {
         unsafe { sys::fput(self.file.as_ptr()) };
     }
 }
+
+/// A counted reference to an open file of the submitter's (`fget()`), held from submission until
+/// the request that uses it completes, as fs/aio.c holds `req->ki_filp`.
+///
+/// # Invariants
+///
+/// `file` holds a reference from `fget()`, given back on drop.
+pub(crate) struct FileRef {
+    file: NonNull<sys::file>,
+}
+
+// SAFETY: A file reference may be used and put from any thread in process context (`fput()`
+// defers the final release to task work or a workqueue).
+unsafe impl Send for FileRef {}
+// SAFETY: See above; the methods only read the file or call thread-safe VFS functions.
+unsafe impl Sync for FileRef {}
+
+impl FileRef {
+    /// The caller's open file `fd`; EBADF if there is none.
+    pub(crate) fn get(fd: u32) -> Result<Self> {
+        // SAFETY: `fget()` checks the descriptor and returns a counted reference or null.
+        let file = unsafe { sys::fget(fd) };
+        // INVARIANT: A non-null result is a reference from `fget()`.
+        Ok(Self {
+            file: NonNull::new(file).ok_or(EBADF)?,
+        })
+    }
+
+    /// Whether the file can be synced (`f_op->fsync`): aio's FSYNC and FDSYNC need it.
+    pub(crate) fn has_fsync(&self) -> bool {
+        // SAFETY: The file is valid while referenced (type invariant), and its `f_op` is set for
+        // its whole life.
+        unsafe {
+            let f_op = (*self.file.as_ptr()).f_op;
+            !f_op.is_null() && (*f_op).fsync.is_some()
+        }
+    }
+
+    /// `vfs_fsync()`: writes the file's dirty data (and, unless `datasync`, its metadata) back;
+    /// 0 or a negative errno. May sleep for the whole I/O.
+    pub(crate) fn fsync(&self, datasync: bool) -> i64 {
+        // SAFETY: The file is valid while referenced (type invariant).
+        i64::from(unsafe { sys::vfs_fsync(self.file.as_ptr(), c_int::from(datasync)) })
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: The reference is ours (type invariant) and not used again.
+        unsafe { sys::fput(self.file.as_ptr()) };
+    }
+}

@@ -16,7 +16,13 @@
 
 #include "helpers.h"
 
+#include <linux/cred.h>
 #include <linux/delay.h>
+
+void rust_aio_put_cred(struct cred *cred)
+{
+	put_cred(cred);
+}
 
 void rust_aio_udelay(unsigned long usecs)
 {

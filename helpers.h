@@ -27,6 +27,10 @@ unsigned int rust_aio_max_events(void);
 void rust_aio_module_get(void);
 void rust_aio_module_put(void);
 
+/* Credentials: put_cred() is a static inline. */
+struct cred;
+void rust_aio_put_cred(struct cred *cred);
+
 /* Busy-waits (migration's test knob copy_delay_us: spinlocks are held). */
 void rust_aio_udelay(unsigned long usecs);
 

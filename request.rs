@@ -27,6 +27,8 @@ use kernel::{
 
 use crate::{
     context::Context,
+    cred::Credentials,
+    fs::FileRef,
     sys,
     timer::{EventFd, HrTimer, IrqWork},
 };
@@ -293,5 +295,51 @@ impl WorkItem for WorkRequest {
 
     fn run(this: Pin<KBox<WorkRequest>>) {
         this.ctx.complete(&this.completion, None);
+    }
+}
+
+/// A submitted `IOCB_CMD_FSYNC` or `IOCB_CMD_FDSYNC` (fs/aio.c's `aio_fsync()`): `vfs_fsync()`
+/// on the module's workqueue, under the submitter's credentials, holding the file until it
+/// completes; the event's `res` is its result. Not cancellable.
+#[pin_data]
+pub(crate) struct FsyncRequest {
+    #[pin]
+    work: Work<FsyncRequest>,
+    ctx: Arc<Context>,
+    completion: Completion,
+    file: FileRef,
+    creds: Credentials,
+    datasync: bool,
+}
+
+impl FsyncRequest {
+    pub(crate) fn new(
+        ctx: &Arc<Context>,
+        completion: Completion,
+        file: FileRef,
+        creds: Credentials,
+        datasync: bool,
+    ) -> impl PinInit<Self> + '_ {
+        pin_init!(FsyncRequest {
+            work <- new_work!("rust_aio::FsyncRequest"),
+            ctx: ctx.clone(),
+            completion,
+            file,
+            creds,
+            datasync,
+        })
+    }
+}
+
+impl_has_work! {
+    impl HasWork<Self> for FsyncRequest { self.work }
+}
+
+impl WorkItem for FsyncRequest {
+    type Pointer = Pin<KBox<FsyncRequest>>;
+
+    fn run(this: Pin<KBox<FsyncRequest>>) {
+        let res = this.creds.run_as(|| this.file.fsync(this.datasync));
+        this.ctx.complete(&this.completion, Some(res));
     }
 }

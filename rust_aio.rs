@@ -52,6 +52,7 @@ use kernel::{
 };
 
 mod context;
+mod cred;
 mod debugfs;
 mod file;
 mod folio;
