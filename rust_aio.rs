@@ -26,10 +26,11 @@
 //!   posting and reaping, free slots. **The module's lock order is stated there, once.**
 //! - `owner.rs`: contexts die with their address space.
 //! - Thin wrappers of the kernel objects used, the only files that call C
-//!   (`scripts/check-raw-calls`): `fs.rs` (the ring filesystem and ring files), `folio.rs` (ring
-//!   folios, the ring mapping), `mm.rs` (address spaces, VMAs, mmu notifiers), `uaccess.rs`
-//!   (user words), `sync.rs` (locks, wait queue), `timer.rs` (hrtimer, irq_work, eventfd,
-//!   workqueue), `misc.rs` (the misc device), `debugfs.rs`.
+//!   (`scripts/check-raw-calls`): `fs.rs` (the ring filesystem, ring files, file references),
+//!   `folio.rs` (ring folios, the ring mapping), `mm.rs` (address spaces, VMAs, mmu
+//!   notifiers), `uaccess.rs` (user words), `cred.rs` (the submitter's credentials), `sync.rs`
+//!   (locks, wait queue), `timer.rs` (hrtimer, irq_work, eventfd, workqueue), `misc.rs` (the
+//!   misc device), `debugfs.rs`.
 //! - `sys.rs`: the raw bindings: `kernel::bindings`, what bindgen generates on top of it, and the
 //!   ABI (`sys::uapi`).
 //!

@@ -45,10 +45,11 @@ struct rust_aio_ring {
 };
 
 /*
- * Opcodes for iocb.aio_lio_opcode, in addition to IOCB_CMD_NOOP.  Every
- * operation completes with io_event { .data = aio_data, .obj = address of
- * the iocb, .res = aio_nbytes, .res2 = 0 } and signals aio_resfd when
- * IOCB_FLAG_RESFD is set.
+ * Opcodes for iocb.aio_lio_opcode, in addition to IOCB_CMD_NOOP and, as
+ * fs/aio.c does them, IOCB_CMD_FSYNC and IOCB_CMD_FDSYNC (their res is
+ * vfs_fsync()'s result).  Every other operation completes with io_event
+ * { .data = aio_data, .obj = address of the iocb, .res = aio_nbytes,
+ * .res2 = 0 }; all signal aio_resfd when IOCB_FLAG_RESFD is set.
  *
  * IOCB_CMD_NOOP	completes at once, in the submitting task.
  * RUST_AIO_CMD_TIMER	completes from an hrtimer (hard IRQ) after aio_offset
