@@ -343,9 +343,13 @@ impl Context {
             event: sys::io_event {
                 data: iocb.aio_data,
                 obj: user_iocb as u64,
-                // The module's own operations echo `aio_nbytes`; file operations report their
-                // result.
-                res: iocb.aio_nbytes as i64,
+                // The module's own operations echo `aio_nbytes`; file operations start at 0 and
+                // report their result.
+                res: if matches!(op, Operation::Fsync { .. }) {
+                    0
+                } else {
+                    iocb.aio_nbytes as i64
+                },
                 res2: 0,
             },
             eventfd,
@@ -378,13 +382,6 @@ impl Context {
             }
             Operation::Fsync { file, datasync } => {
                 let creds = Credentials::current()?;
-                let completion = Completion {
-                    event: sys::io_event {
-                        res: 0,
-                        ..completion.event
-                    },
-                    ..completion
-                };
                 let req = KBox::pin_init(
                     FsyncRequest::new(self, completion, file, creds, datasync),
                     GFP_KERNEL,
