@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* O_DIRECT */
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/statfs.h>
 
@@ -247,6 +248,13 @@ static struct sync_result sync_case(bool rust, int fd, int opcode, int variant)
 		r.res2 = ev.res2;
 		r.data = ev.data;
 	}
+	/*
+	 * Both post the event before they signal the eventfd (fs/aio.c's
+	 * aio_complete()): the reaper may see the event first, so wait for
+	 * the signal a little when the request was queued.
+	 */
+	if (r.submitted == 1 && cb.aio_flags & IOCB_FLAG_RESFD)
+		poll(&(struct pollfd){ .fd = efd, .events = POLLIN }, 1, 2000);
 	if (read(efd, &r.signals, sizeof(r.signals)) != sizeof(r.signals))
 		r.signals = 0;
 	way_teardown(&w);
