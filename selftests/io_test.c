@@ -19,16 +19,10 @@
 
 #include "kselftest_harness.h"
 #include "rust_aio_test.h"
+#include "aio_way.h"
 
 #define BLOCK 4096
 #define BLOCKS 16
-
-static const char *scratch(void)
-{
-	const char *dir = getenv("RUST_AIO_SCRATCH");
-
-	return dir && *dir ? dir : NULL;
-}
 
 /* Interrupts taken so far by the virtio devices' request queues. */
 static unsigned long virtio_interrupts(void)
@@ -170,52 +164,6 @@ TEST(native_aio_odirect_roundtrip)
 	close(fd);
 	unlink(path);
 	free(buf);
-}
-
-/* One way to submit and reap: native aio (the oracle) or rust_aio. */
-struct aio_way {
-	bool rust;
-	int dev;
-	aio_context_t ctx;
-};
-
-static void way_setup(struct aio_way *w, bool rust)
-{
-	w->rust = rust;
-	w->dev = rust ? rust_aio_open() : -1;
-	w->ctx = 0;
-	if (rust ? rust_aio_setup(w->dev, 64, &w->ctx) : syscall(SYS_io_setup, 64, &w->ctx)) {
-		perror("io_test: setup");
-		exit(1);
-	}
-}
-
-static void way_teardown(struct aio_way *w)
-{
-	if (w->rust) {
-		rust_aio_destroy(w->dev, w->ctx);
-		close(w->dev);
-	} else {
-		syscall(SYS_io_destroy, w->ctx);
-	}
-}
-
-/* Submits one iocb: 1, or -errno. */
-static long way_submit(struct aio_way *w, struct iocb *cb)
-{
-	long n = w->rust ? rust_aio_submit(w->dev, w->ctx, 1, &cb) :
-			   syscall(SYS_io_submit, w->ctx, 1, &cb);
-
-	return n < 0 ? -errno : n;
-}
-
-/* Reaps exactly one event (waiting up to 10 s): 1, or 0 if none came. */
-static long way_reap(struct aio_way *w, struct io_event *ev)
-{
-	struct timespec ts = { .tv_sec = 10 };
-
-	return w->rust ? rust_aio_getevents(w->dev, w->ctx, 1, 1, ev, &ts) :
-			 syscall(SYS_io_getevents, w->ctx, 1, 1, ev, &ts);
 }
 
 /* An FSYNC/FDSYNC case: what SUBMIT says and, if it queued, the event. */
