@@ -30,8 +30,10 @@ use crate::{
     file::{refile_displaced, ContextKey, FileTable},
     folio::PrivateGuard,
     fs::{FileRef, RingFile},
+    kiocb::Direction,
     request::{Completion, FsyncRequest, NoopBatch, TimerRequest, WorkRequest},
     ring::{Ring, EVENT_SIZE, PAGE_SIZE},
+    rw::{RwArgs, RwRequest},
     sync::{new_irq_spinlock, IrqSpinLock, WaitQueue, Wakeup},
     sys,
     timer::{self, Cancel, EventFd},
@@ -88,6 +90,15 @@ enum Operation {
     Timer { nanoseconds: i64 },
     Work,
     Fsync { file: FileRef, datasync: bool },
+    Rw { file: FileRef, args: RwArgs },
+}
+
+impl Operation {
+    /// Operations on a file start their event with `res` 0 and report their result in it; the
+    /// module's own echo `aio_nbytes`.
+    fn on_file(&self) -> bool {
+        matches!(self, Operation::Fsync { .. } | Operation::Rw { .. })
+    }
 }
 
 impl Context {
@@ -203,8 +214,8 @@ impl Context {
 
     /// Starts a request: fails if the context is being destroyed. The SeqCst pair with
     /// `destroy` (store `dead`, then load `inflight`) means that either this sees `dead` or
-    /// destroy sees the request.
-    fn begin_request(&self) -> Result {
+    /// destroy sees the request. Every request that began ends with [`Context::end_request`].
+    pub(crate) fn begin_request(&self) -> Result {
         self.inflight.fetch_add(1, Ordering::SeqCst);
         if self.is_dead() {
             self.end_request();
@@ -213,7 +224,8 @@ impl Context {
         Ok(())
     }
 
-    fn end_request(&self) {
+    /// A request is over: its event is posted and it holds nothing destroy must wait for.
+    pub(crate) fn end_request(&self) {
         self.end_requests(1);
     }
 
@@ -235,9 +247,17 @@ impl Context {
         self.end_requests(n);
     }
 
-    /// Completes a request: posts its event, signals its eventfd, wakes the reapers. Runs in
-    /// any context, hard IRQ included.
+    /// Completes a request: posts its event, signals its eventfd, wakes the reapers, ends it.
+    /// Runs in any context, hard IRQ included.
     pub(crate) fn complete(&self, completion: &Completion, res: Option<i64>) {
+        self.post(completion, res);
+        self.end_request();
+    }
+
+    /// Posts a request's event (with `res`, if given), signals its eventfd and wakes the
+    /// reapers; [`Context::end_request`] must follow, once the request has let go of what it
+    /// holds. Any context, hard IRQ included.
+    pub(crate) fn post(&self, completion: &Completion, res: Option<i64>) {
         let mut event = completion.event;
         if let Some(res) = res {
             event.res = res;
@@ -252,7 +272,6 @@ impl Context {
             eventfd.signal();
         }
         self.wait.wake_up_all();
-        self.end_request();
     }
 
     /// Submits the iocb at user address `user_iocb` (fs/aio.c's `io_submit_one()`), with its
@@ -283,27 +302,20 @@ impl Context {
     fn takes_file(iocb: &sys::iocb) -> bool {
         matches!(
             u32::from(iocb.aio_lio_opcode),
-            sys::IOCB_CMD_FSYNC | sys::IOCB_CMD_FDSYNC
+            sys::IOCB_CMD_PREAD
+                | sys::IOCB_CMD_PWRITE
+                | sys::IOCB_CMD_PREADV
+                | sys::IOCB_CMD_PWRITEV
+                | sys::IOCB_CMD_FSYNC
+                | sys::IOCB_CMD_FDSYNC
         )
     }
 
     /// What the iocb asks for, once everything else about it has been checked.
     fn operation(iocb: &sys::iocb, file: Option<FileRef>) -> Result<Operation> {
         let opcode = u32::from(iocb.aio_lio_opcode);
-        if let (sys::IOCB_CMD_FSYNC | sys::IOCB_CMD_FDSYNC, Some(file)) = (opcode, file) {
-            // fs/aio.c's `aio_fsync()`: no buffer, offset, size or flags; a file that can sync.
-            if iocb.aio_buf != 0
-                || iocb.aio_offset != 0
-                || iocb.aio_nbytes != 0
-                || iocb.aio_rw_flags != 0
-                || !file.has_fsync()
-            {
-                return Err(EINVAL);
-            }
-            return Ok(Operation::Fsync {
-                file,
-                datasync: opcode == sys::IOCB_CMD_FDSYNC,
-            });
+        if let Some(file) = file {
+            return Self::file_operation(iocb, opcode, file);
         }
         if iocb.aio_rw_flags != 0 || iocb.aio_flags & !sys::IOCB_FLAG_RESFD != 0 {
             return Err(EINVAL);
@@ -314,6 +326,41 @@ impl Context {
                 nanoseconds: iocb.aio_offset,
             }),
             sys::RUST_AIO_CMD_WORK => Ok(Operation::Work),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// An operation on `file` (fs/aio.c's `__io_submit_one()` switch). Unknown `aio_flags` bits
+    /// are ignored, as there.
+    fn file_operation(iocb: &sys::iocb, opcode: u32, file: FileRef) -> Result<Operation> {
+        let rw = match opcode {
+            sys::IOCB_CMD_PREAD => Some((Direction::Read, false)),
+            sys::IOCB_CMD_PWRITE => Some((Direction::Write, false)),
+            sys::IOCB_CMD_PREADV => Some((Direction::Read, true)),
+            sys::IOCB_CMD_PWRITEV => Some((Direction::Write, true)),
+            _ => None,
+        };
+        if let Some((direction, vectored)) = rw {
+            let args = RwArgs::new(iocb, direction, vectored)?;
+            return Ok(Operation::Rw { file, args });
+        }
+        match opcode {
+            sys::IOCB_CMD_FSYNC | sys::IOCB_CMD_FDSYNC => {
+                // fs/aio.c's `aio_fsync()`: no buffer, offset, size or flags; a file that can
+                // sync.
+                if iocb.aio_buf != 0
+                    || iocb.aio_offset != 0
+                    || iocb.aio_nbytes != 0
+                    || iocb.aio_rw_flags != 0
+                    || !file.has_fsync()
+                {
+                    return Err(EINVAL);
+                }
+                Ok(Operation::Fsync {
+                    file,
+                    datasync: opcode == sys::IOCB_CMD_FDSYNC,
+                })
+            }
             _ => Err(EINVAL),
         }
     }
@@ -343,9 +390,7 @@ impl Context {
             event: sys::io_event {
                 data: iocb.aio_data,
                 obj: user_iocb as u64,
-                // The module's own operations echo `aio_nbytes`; file operations start at 0 and
-                // report their result.
-                res: if matches!(op, Operation::Fsync { .. }) {
+                res: if op.on_file() {
                     0
                 } else {
                     iocb.aio_nbytes as i64
@@ -390,6 +435,7 @@ impl Context {
                 self.begin_request()?;
                 self.shared.workqueue().enqueue(req);
             }
+            Operation::Rw { file, args } => RwRequest::submit(self, file, completion, &args)?,
         }
         Ok(())
     }

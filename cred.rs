@@ -5,7 +5,7 @@
 //! kernel crate has no credential abstraction.
 
 use core::ptr::NonNull;
-use kernel::prelude::*;
+use kernel::{ffi::c_int, prelude::*};
 
 use crate::sys;
 
@@ -52,4 +52,11 @@ impl Drop for Credentials {
         // SAFETY: The reference is ours (type invariant) and not used again.
         unsafe { sys::rust_aio_put_cred(self.cred.as_ptr()) };
     }
+}
+
+/// Whether the current task has capability `cap` in the initial user namespace (`capable()`;
+/// audited like the kernel's own checks).
+pub(crate) fn capable(cap: u32) -> bool {
+    // SAFETY: `capable()` may be called from any task context.
+    unsafe { sys::capable(cap as c_int) }
 }

@@ -360,14 +360,26 @@ impl FileRef {
         })
     }
 
+    pub(crate) fn as_ptr(&self) -> *mut sys::file {
+        self.file.as_ptr()
+    }
+
+    /// The file's operations.
+    pub(crate) fn f_op(&self) -> &sys::file_operations {
+        // SAFETY: The file is valid while referenced (type invariant); an open file's `f_op` is
+        // set (`do_dentry_open()` refuses a file without) and stays for its whole life.
+        unsafe { &*(*self.file.as_ptr()).f_op }
+    }
+
+    /// The file's `f_mode` (`FMODE_*`), fixed at open.
+    pub(crate) fn mode(&self) -> u32 {
+        // SAFETY: The file is valid while referenced (type invariant).
+        unsafe { (*self.file.as_ptr()).f_mode }
+    }
+
     /// Whether the file can be synced (`f_op->fsync`): aio's FSYNC and FDSYNC need it.
     pub(crate) fn has_fsync(&self) -> bool {
-        // SAFETY: The file is valid while referenced (type invariant), and its `f_op` is set for
-        // its whole life.
-        unsafe {
-            let f_op = (*self.file.as_ptr()).f_op;
-            !f_op.is_null() && (*f_op).fsync.is_some()
-        }
+        self.f_op().fsync.is_some()
     }
 
     /// `vfs_fsync()`: writes the file's dirty data (and, unless `datasync`, its metadata) back;

@@ -18,6 +18,8 @@
 
 #include <linux/cred.h>
 #include <linux/delay.h>
+#include <linux/ioprio.h>
+#include <linux/uio.h>
 
 void rust_aio_put_cred(struct cred *cred)
 {
@@ -268,4 +270,47 @@ efault:
 int rust_aio_put_user_u32(u32 value, void __user *dst)
 {
 	return put_user(value, (u32 __user *)dst);
+}
+
+int rust_aio_kiocb_prep(struct kiocb *ki, struct file *filp, loff_t pos, bool eventfd,
+			u16 ioprio, int rw_flags, int rw_type,
+			void (*complete)(struct kiocb *, long))
+{
+	int ret;
+
+	*ki = (struct kiocb) {
+		.ki_filp = filp,
+		.ki_pos = pos,
+		.ki_complete = complete,
+		.ki_flags = filp->f_iocb_flags | (eventfd ? IOCB_EVENTFD : 0),
+		.ki_ioprio = ioprio,
+	};
+	ret = kiocb_set_rw_flags(ki, (__force rwf_t)rw_flags, rw_type);
+	if (ret)
+		return ret;
+	ki->ki_flags &= ~IOCB_HIPRI;
+	return 0;
+}
+
+void rust_aio_kiocb_start_write(struct kiocb *ki)
+{
+	if (S_ISREG(file_inode(ki->ki_filp)->i_mode))
+		kiocb_start_write(ki);
+	ki->ki_flags |= IOCB_WRITE;
+}
+
+void rust_aio_kiocb_end_write(struct kiocb *ki)
+{
+	if ((ki->ki_flags & IOCB_WRITE) && S_ISREG(file_inode(ki->ki_filp)->i_mode))
+		kiocb_end_write(ki);
+}
+
+u16 rust_aio_current_ioprio(void)
+{
+	return get_current_ioprio();
+}
+
+size_t rust_aio_iov_iter_count(const struct iov_iter *iter)
+{
+	return iov_iter_count(iter);
 }

@@ -90,4 +90,19 @@ unsigned long rust_aio_copy_to_user_nofault(void __user *to, const void *from, u
 int rust_aio_get_user_u64s(u64 *dst, const void __user *src, unsigned int n);
 int rust_aio_put_user_u32(u32 value, void __user *dst);
 
+/*
+ * Reads and writes (kiocb.rs): fs/aio.c's aio_prep_rw() for a kiocb that is
+ * not fs/aio.c's (no IOCB_AIO_RW, IOCB_HIPRI cleared), the freeze protection
+ * of a write to a regular file, the task's I/O priority, an iterator's count.
+ */
+struct kiocb;
+struct iov_iter;
+int rust_aio_kiocb_prep(struct kiocb *ki, struct file *filp, loff_t pos, bool eventfd,
+			u16 ioprio, int rw_flags, int rw_type,
+			void (*complete)(struct kiocb *, long));
+void rust_aio_kiocb_start_write(struct kiocb *ki);
+void rust_aio_kiocb_end_write(struct kiocb *ki);
+u16 rust_aio_current_ioprio(void);
+size_t rust_aio_iov_iter_count(const struct iov_iter *iter);
+
 #endif /* RUST_AIO_HELPERS_H */

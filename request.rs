@@ -2,9 +2,11 @@
 
 //! Requests, and how each kind completes: a NOOP in the batch of its SUBMIT ([`NoopBatch`]), a
 //! timer request from the irq_work its hrtimer hands it to ([`TimerRequest`], [`FiredTimers`]), a
-//! work request on the module's workqueue ([`WorkRequest`]). Every request carries its
-//! [`Completion`] and ends in `Context::complete` (`context.rs`), which posts the event to the
-//! ring, signals the eventfd and wakes the reapers.
+//! work request on the module's workqueue ([`WorkRequest`]), an fsync there too
+//! ([`FsyncRequest`]); reads and writes are in `rw.rs`. Every request carries its [`Completion`]
+//! and ends in `Context::complete` (`context.rs`), which posts the event to the ring, signals the
+//! eventfd and wakes the reapers, or in `Context::post` and `Context::end_request` around putting
+//! what the request holds (a file: destroy must not return before it is put).
 //!
 //! A new kind of request is added here (its type and how it completes) and in `context.rs`
 //! (decoding the operation, starting it, cancel and destroy if it can be cancelled); the ring
@@ -338,8 +340,13 @@ impl_has_work! {
 impl WorkItem for FsyncRequest {
     type Pointer = Pin<KBox<FsyncRequest>>;
 
+    /// As fs/aio.c: the event is posted, the file and the credentials are put, and only then
+    /// does the request stop counting as in flight.
     fn run(this: Pin<KBox<FsyncRequest>>) {
         let res = this.creds.run_as(|| this.file.fsync(this.datasync));
-        this.ctx.complete(&this.completion, Some(res));
+        let ctx = this.ctx.clone();
+        ctx.post(&this.completion, Some(res));
+        drop(this);
+        ctx.end_request();
     }
 }

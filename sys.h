@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/hrtimer.h>
+#include <linux/ioprio.h>
 #include <linux/irq_work.h>
 #include <linux/migrate.h>
 #include <linux/miscdevice.h>
@@ -42,6 +43,8 @@ const fgf_t RUST_AIO_CONST_FGP_RING = FGP_LOCK | FGP_ACCESSED | FGP_CREAT;
 const int RUST_AIO_CONST_WORK_CPU_UNBOUND = WORK_CPU_UNBOUND;
 const unsigned long RUST_AIO_CONST_PROT_RW = PROT_READ | PROT_WRITE;
 const unsigned long RUST_AIO_CONST_RING_FS_MAGIC = 0xa10a10a1;
+const unsigned int RUST_AIO_CONST_FMODE_READ = (__force unsigned int)FMODE_READ;
+const unsigned int RUST_AIO_CONST_FMODE_WRITE = (__force unsigned int)FMODE_WRITE;
 
 /*
  * The C sizes of the structs sys_generated.rs defines with kernel crate
