@@ -748,12 +748,13 @@ static void *bad_iocb_ptr(struct worker *w)
 static void spoil(struct worker *w, struct iocb *cb)
 {
 	static const __u16 bad_ops[] = {
-		IOCB_CMD_PREAD, IOCB_CMD_PWRITE, IOCB_CMD_FSYNC, IOCB_CMD_POLL, 63, 66, 0xffff,
+		IOCB_CMD_PREAD, IOCB_CMD_PWRITE, IOCB_CMD_FSYNC, IOCB_CMD_POLL, 4, 63, 66, 0xffff,
 	};
 
 	switch (below(w, 8)) {
-	case 0:
+	case 0:	/* file operations on a file that is not open: EBADF; the rest EINVAL */
 		cb->aio_lio_opcode = bad_ops[below(w, ARRAY_SIZE(bad_ops))];
+		cb->aio_fildes = 900 + below(w, 100);
 		break;
 	case 1:
 		cb->aio_reserved2 = 1 + below(w, ~0ULL - 1);

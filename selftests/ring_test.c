@@ -343,8 +343,8 @@ TEST_F(ring, submit_bad_iocbs)
 	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
 	EXPECT_EQ(EINVAL, errno);
 
-	/* Opcodes of kernel aio that this module does not implement, and junk. */
-	cb = make_iocb(IOCB_CMD_PREAD, 1, 0, 0);
+	/* Opcodes nobody implements (4 was IOCB_CMD_PREADX), and junk. */
+	cb = make_iocb(4, 1, 0, 0);
 	errno = 0;
 	EXPECT_EQ(-1, submit_one(self->fd, self->ctx, &cb));
 	EXPECT_EQ(EINVAL, errno);
