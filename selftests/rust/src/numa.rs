@@ -76,6 +76,20 @@ pub fn move_verified(
     Ok(moves)
 }
 
+/// How many pages are on `node`; fails on a page that is not mapped (`-ENOENT`: the move
+/// could not have happened, and a test must not count it).
+pub fn pages_on(pid: i32, pages: &[usize], node: i32) -> Result<usize, String> {
+    let nodes = nodes_of(pid, pages).map_err(|e| format!("move_pages query: errno {e}"))?;
+    let mut on = 0;
+    for (i, n) in nodes.iter().enumerate() {
+        if *n < 0 {
+            return Err(format!("page {i} of the ring: status {n} (not mapped?)"));
+        }
+        on += usize::from(*n == node);
+    }
+    Ok(on)
+}
+
 /// The page frame number of each page, from `/proc/self/pagemap` (root only): it changes when
 /// a page moves, even within a node.
 pub fn pfns(pages: &[usize]) -> Result<Vec<u64>, String> {

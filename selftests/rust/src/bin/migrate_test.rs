@@ -74,18 +74,6 @@ fn check_header(ring: &RingView) -> Result<(), String> {
     Ok(())
 }
 
-/// How many pages are on `node`; fails on a page that is not mapped (`-ENOENT`: the move
-/// could not have happened, and a test must not count it).
-fn pages_on(pid: i32, pages: &[usize], node: i32) -> Result<usize, String> {
-    let nodes = numa::nodes_of(pid, pages).map_err(|e| format!("move_pages query: errno {e}"))?;
-    let mut on = 0;
-    for (i, n) in nodes.iter().enumerate() {
-        ensure!(*n >= 0, "page {i} of the ring: status {n} (not mapped?)");
-        on += usize::from(*n == node);
-    }
-    Ok(on)
-}
-
 fn finish(traffic: Traffic, what: &str, moves: u64, before: &Counters) -> Result<Report, String> {
     let report = traffic.stop(Duration::from_secs(60));
     let counters = Counters::now().since(before);
@@ -158,13 +146,13 @@ fn migratepages() -> Result<Outcome, String> {
     let (mut moves, mut rounds, start) = (0u64, 0u32, Instant::now());
     while (rounds < 40 || start.elapsed().as_secs() < min_seconds) && traffic.failed().is_none() {
         let (from, to) = if rounds % 2 == 0 { (0, 1) } else { (1, 0) };
-        let was = pages_on(0, &pages, from)?;
+        let was = numa::pages_on(0, &pages, from)?;
         let status = std::process::Command::new("migratepages")
             .args([pid.as_str(), &from.to_string(), &to.to_string()])
             .status()
             .map_err(|e| format!("migratepages: {e}"))?;
         ensure!(status.success(), "migratepages {from} {to}: {status}");
-        let now_on_from = pages_on(0, &pages, from)?;
+        let now_on_from = numa::pages_on(0, &pages, from)?;
         moves += was.saturating_sub(now_on_from) as u64;
         check_header(&ring)?;
         rounds += 1;
@@ -194,7 +182,7 @@ fn compaction() -> Result<Outcome, String> {
         let (filler, len) = node1_filler(32 << 20)?;
         for _ in 0..100 {
             numa::move_to(0, &pages, 1).map_err(|e| format!("move_pages: errno {e}"))?;
-            if pages_on(0, &pages, 1)? == RING_PAGES {
+            if numa::pages_on(0, &pages, 1)? == RING_PAGES {
                 break;
             }
         }
@@ -241,7 +229,7 @@ fn offline_cycles() -> Result<Outcome, String> {
     for cycle in 0..CYCLES {
         ensure_eq!(
             RING_PAGES,
-            pages_on(0, &pages, 1)?,
+            numa::pages_on(0, &pages, 1)?,
             "cycle {cycle}: ring not on node 1"
         );
         let reaped = traffic.reaped();
@@ -250,7 +238,7 @@ fn offline_cycles() -> Result<Outcome, String> {
         }
         ensure_eq!(
             RING_PAGES,
-            pages_on(0, &pages, 0)?,
+            numa::pages_on(0, &pages, 0)?,
             "cycle {cycle}: offlined, ring not on node 0"
         );
         moves += RING_PAGES as u64;
@@ -266,13 +254,13 @@ fn offline_cycles() -> Result<Outcome, String> {
         }
         for _ in 0..100 {
             numa::move_to(0, &pages, 1).map_err(|e| format!("move_pages: errno {e}"))?;
-            if pages_on(0, &pages, 1)? == RING_PAGES {
+            if numa::pages_on(0, &pages, 1)? == RING_PAGES {
                 break;
             }
         }
         ensure_eq!(
             RING_PAGES,
-            pages_on(0, &pages, 1)?,
+            numa::pages_on(0, &pages, 1)?,
             "cycle {cycle}: onlined, ring not back on node 1"
         );
         moves += RING_PAGES as u64;
@@ -623,7 +611,7 @@ fn stuck_reader() -> Result<Outcome, String> {
                     }
                     offlined += 1;
                 }
-                let on_0 = pages_on(0, &pages, 0)?;
+                let on_0 = numa::pages_on(0, &pages, 0)?;
                 for &b in &blocks {
                     if numa::block_state(b) == "offline" {
                         numa::set_block_state(b, "online_movable", Duration::from_secs(30))?;
