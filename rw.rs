@@ -11,7 +11,10 @@
 //! (EINVAL), the user buffers (EFAULT, EINVAL), `rw_verify_area()`. What the file system says,
 //! a bad buffer's EFAULT included, is the event's `res`. Not cancellable (cancel says EINVAL).
 
-use core::pin::Pin;
+use core::{
+    pin::Pin,
+    sync::atomic::{AtomicI64, AtomicU32, Ordering},
+};
 use kernel::{container_of, ffi::c_long, prelude::*, sync::Arc};
 
 use crate::{
@@ -25,11 +28,17 @@ use crate::{
 
 /// A read or write the file system has been (or is being) given.
 ///
+/// Once issued, the request has two owners, as fs/aio.c's `aio_kiocb` has two references: the
+/// file system, until it completes the request ([`rw_complete`]), and the submitter, until
+/// `read_iter`/`write_iter` has returned — the file system may complete the request (from the
+/// disk's interrupt, say) before its `read_iter` returns and still touch the kiocb and the file
+/// on its way out (ext4's `file_accessed()`). Whichever lets go last posts the event and frees
+/// the request.
+///
 /// # Invariants
 ///
-/// `kiocb` is prepared for `file`, which the request holds until it is completed; from the
-/// moment it is issued the request is owned by the file system, which gives it back through
-/// [`rw_complete`].
+/// `kiocb` is prepared for `file`, which the request holds until it is freed. From the moment
+/// it is issued the request is leaked from its box, with `owners` counting the owners above.
 #[pin_data]
 pub(crate) struct RwRequest {
     #[pin]
@@ -37,6 +46,9 @@ pub(crate) struct RwRequest {
     ctx: Arc<Context>,
     completion: Completion,
     file: FileRef,
+    owners: AtomicU32,
+    /// What the file system said, for the event.
+    res: AtomicI64,
 }
 
 /// The iocb's fields a read or write uses.
@@ -120,6 +132,8 @@ impl RwRequest {
                 ctx: ctx.clone(),
                 completion,
                 file,
+                owners: AtomicU32::new(2),
+                res: AtomicI64::new(0),
             }),
             GFP_KERNEL,
         )
@@ -139,33 +153,54 @@ impl RwRequest {
                 if args.direction == Direction::Write {
                     req.kiocb.start_write();
                 }
-                // From here the file system owns the request (type invariant).
-                // SAFETY: Not moved out of: the pointer only goes back to `rw_complete`.
+                // From here the request has two owners (type invariant).
+                // SAFETY: Not moved out of: the pointer only goes back to `RwRequest::put`.
                 let req = KBox::into_raw(unsafe { Pin::into_inner_unchecked(req) });
-                // SAFETY: `req` is alive until it is completed.
+                // SAFETY: `req` is alive until its owners have let go, and we are one.
                 let (file, kiocb) = unsafe { (&(*req).file, (*req).kiocb.as_ptr()) };
                 // SAFETY: The kiocb was prepared for `file` and `check_file()` passed; the
-                // request lives until it is completed; the iterator covers our caller's memory.
+                // request lives while we own it; the iterator covers our caller's memory.
                 let ret = unsafe { kiocb::issue(file, args.direction, kiocb, iter) };
                 if ret != -(sys::EIOCBQUEUED as isize) {
-                    // SAFETY: The file system did not queue the request, so it is still ours,
-                    // and this completes it once.
+                    // SAFETY: The file system did not queue the request: its completion is ours
+                    // to make, once.
                     unsafe { rw_complete(kiocb, restart_to_eintr(ret) as c_long) };
                 }
+                // SAFETY: The submitter's ownership ends here.
+                unsafe { RwRequest::put(req) };
                 Ok(())
             },
         )?
     }
 
-    /// The request is done with `res` (a byte count or a negative errno). Any context, hard IRQ
-    /// included. As fs/aio.c: the write's freeze protection is given back, the event is posted,
-    /// the file reference is dropped, and only then the request stops counting as in flight
-    /// (so destroy returns only after every file of its requests has been put).
-    fn complete(self: Pin<KBox<Self>>, res: i64) {
+    /// The file system is done with the request, with `res` (a byte count or a negative errno):
+    /// the write's freeze protection is given back at once (fs/aio.c's `aio_complete_rw()`).
+    /// Any context, hard IRQ included.
+    fn complete(&self, res: i64) {
         self.kiocb.end_write();
-        let ctx = self.ctx.clone();
-        ctx.post(&self.completion, Some(res));
-        drop(self);
+        self.res.store(res, Ordering::Relaxed);
+    }
+
+    /// One owner lets go; the last one (fs/aio.c's `iocb_put()`) posts the event, drops the
+    /// file reference, and only then lets the request stop counting as in flight, so destroy
+    /// returns only after every file of its requests has been put. Any context.
+    ///
+    /// # Safety
+    ///
+    /// `req` must be an issued request (leaked from its box) that the caller owns, and the caller
+    /// must not use it afterwards.
+    unsafe fn put(req: *mut RwRequest) {
+        // SAFETY: The caller owns the request, so it is alive.
+        // Release/Acquire: the last owner sees what the others did (`res`, the kiocb).
+        if unsafe { (*req).owners.fetch_sub(1, Ordering::AcqRel) } != 1 {
+            return;
+        }
+        // SAFETY: Both owners have let go: the request is ours alone, and it came from a
+        // pinned box (type invariant); it is not moved out of.
+        let req = unsafe { Pin::new_unchecked(KBox::from_raw(req)) };
+        let ctx = req.ctx.clone();
+        ctx.post(&req.completion, Some(req.res.load(Ordering::Relaxed)));
+        drop(req);
         ctx.end_request();
     }
 }
@@ -192,15 +227,16 @@ fn restart_to_eintr(ret: isize) -> i64 {
 /// # Safety
 ///
 /// `kiocb` must be the kiocb of a `RwRequest` that was issued and not completed yet; the call
-/// completes it.
+/// completes it and ends the file system's ownership.
 unsafe extern "C" fn rw_complete(kiocb: *mut sys::kiocb, res: c_long) {
-    // SAFETY: The kiocb is the `kiocb` field of an issued request, which `submit` leaked from a
-    // pinned box; it comes back once, here.
+    // SAFETY: The kiocb is the `kiocb` field of an issued request, which the file system owns
+    // until this returns.
     let req = unsafe {
         let kiocb = Kiocb::from_raw(kiocb) as *const Kiocb;
-        Pin::new_unchecked(KBox::from_raw(
-            container_of!(kiocb, RwRequest, kiocb).cast_mut(),
-        ))
+        container_of!(kiocb, RwRequest, kiocb).cast_mut()
     };
-    req.complete(res as i64);
+    // SAFETY: As above.
+    unsafe { (*req).complete(res as i64) };
+    // SAFETY: The file system's ownership ends here.
+    unsafe { RwRequest::put(req) };
 }
