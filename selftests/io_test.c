@@ -14,7 +14,10 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/statfs.h>
 
 #include "kselftest_harness.h"
@@ -256,6 +259,144 @@ TEST(fsync_fdsync_like_native_aio)
 	close(pipefd[1]);
 	unlink(path[0]);
 	unlink(path[1]);
+}
+
+/*
+ * Teardown with reads queued on the disk: DESTROY, closing the device and
+ * SIGKILL of the process end a context while O_DIRECT reads of it are in
+ * flight on the virtio-blk disk. Each must wait for them (no use-after-free:
+ * KASAN watches), and every file reference must be dropped: the scratch file
+ * system unmounts afterwards. A queued read cannot be cancelled (EINVAL, as
+ * native aio says).
+ */
+#define BIG (16 << 20)
+#define READS 64
+
+enum ending { BY_DESTROY, BY_CLOSE, BY_KILL };
+
+/* Submits READS O_DIRECT reads of the big file; returns how many were still in flight. */
+static int queue_reads(int dev, aio_context_t ctx, const char *path, bool *cancel_ok)
+{
+	static struct iocb cbs[READS];
+	struct iocb *list[READS];
+	struct io_event ev[READS];
+	struct timespec zero = { 0 };
+	void *buf;
+	int fd = open(path, O_RDONLY | O_DIRECT), i, done;
+
+	if (fd < 0 || posix_memalign(&buf, BLOCK, BIG))
+		return -1;
+	for (i = 0; i < READS; i++) {
+		cbs[i] = (struct iocb){ .aio_lio_opcode = IOCB_CMD_PREAD, .aio_fildes = fd,
+					.aio_buf = (unsigned long)buf + i * (BIG / READS),
+					.aio_nbytes = BIG / READS,
+					.aio_offset = (long long)i * (BIG / READS), .aio_data = i };
+		list[i] = &cbs[i];
+	}
+	/* The file is held by the requests, not by this descriptor. */
+	if (rust_aio_submit(dev, ctx, READS, list) != READS)
+		return -1;
+	close(fd);
+	*cancel_ok = rust_aio_cancel(dev, ctx, &cbs[READS - 1]) == -1 && errno == EINVAL;
+	done = rust_aio_getevents(dev, ctx, 0, READS, ev, &zero);
+	return done < 0 ? -1 : READS - done;
+}
+
+static int in_flight_at_teardown(enum ending how, const char *path, bool *cancel_ok)
+{
+	aio_context_t ctx;
+	int dev = rust_aio_open(), n, pipefd[2];
+	pid_t child;
+
+	if (how != BY_KILL) {
+		if (dev < 0 || rust_aio_setup(dev, READS, &ctx))
+			return -1;
+		n = queue_reads(dev, ctx, path, cancel_ok);
+		if (how == BY_DESTROY && rust_aio_destroy(dev, ctx))
+			return -1;
+		close(dev);
+		return n;
+	}
+	close(dev);
+	if (pipe(pipefd))
+		return -1;
+	child = fork();
+	if (child == 0) {
+		bool ok = false;
+
+		dev = rust_aio_open();
+		if (dev < 0 || rust_aio_setup(dev, READS, &ctx))
+			_exit(1);
+		n = queue_reads(dev, ctx, path, &ok);
+		n = ok ? n : -1;
+		if (write(pipefd[1], &n, sizeof(n)) != sizeof(n))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pipefd[1]);
+	if (read(pipefd[0], &n, sizeof(n)) != sizeof(n))
+		n = -1;
+	*cancel_ok = n >= 0;
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(pipefd[0]);
+	return n;
+}
+
+TEST(teardown_with_reads_in_flight)
+{
+	static const char *const names[] = { "DESTROY", "close", "SIGKILL" };
+	struct iocb cb = { .aio_lio_opcode = IOCB_CMD_PREAD, .aio_nbytes = BLOCK };
+	struct io_event ev;
+	char path[256];
+	aio_context_t ctx = 0;
+	void *buf;
+	int fd, i, how, tries;
+
+	ASSERT_NE(NULL, scratch());
+	snprintf(path, sizeof(path), "%s/teardown.%d", scratch(), getpid());
+	fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_DIRECT, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, posix_memalign(&buf, BLOCK, 1 << 20));
+	memset(buf, 0x5a, 1 << 20);
+	for (i = 0; i < BIG >> 20; i++)
+		ASSERT_EQ(1 << 20, pwrite(fd, buf, 1 << 20, (off_t)i << 20));
+
+	/* The oracle: native aio cannot cancel a queued read either. */
+	ASSERT_EQ(0, syscall(SYS_io_setup, 1, &ctx));
+	cb.aio_fildes = fd;
+	cb.aio_buf = (unsigned long)buf;
+	ASSERT_EQ(1, io_submit1(ctx, &cb));
+	EXPECT_EQ(-1, syscall(SYS_io_cancel, ctx, &cb, &ev));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(1, syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL));
+	EXPECT_EQ(0, syscall(SYS_io_destroy, ctx));
+	close(fd);
+
+	for (how = BY_DESTROY; how <= BY_KILL; how++) {
+		bool cancel_ok = false;
+		int in_flight = in_flight_at_teardown(how, path, &cancel_ok);
+
+		TH_LOG("%s: %d of %d reads in flight at teardown", names[how], in_flight, READS);
+		EXPECT_LT(0, in_flight);
+		EXPECT_TRUE(cancel_ok);
+	}
+
+	/*
+	 * Every file reference is gone: the file system unmounts. The last
+	 * fput() of a request completed in IRQ is deferred to a workqueue,
+	 * so give that a moment (native aio does the same).
+	 */
+	unlink(path);
+	for (tries = 0; umount(scratch()) && errno == EBUSY && tries < 500; tries++)
+		usleep(10000);
+	EXPECT_EQ(0, mount("/dev/vda", scratch(), "ext4", 0, NULL)) {
+		TH_LOG("remount: %s", strerror(errno));
+	}
+	ASSERT_GT(500, tries) TH_LOG("the scratch fs is still busy after 5 s");
+	TH_LOG("unmounted after %d retries", tries);
+	free(buf);
 }
 
 TEST_HARNESS_MAIN
