@@ -31,6 +31,8 @@ use crate::{
     folio::PrivateGuard,
     fs::{FileRef, RingFile},
     kiocb::Direction,
+    poll::PollRequest,
+    pollwait,
     request::{Completion, FsyncRequest, NoopBatch, TimerRequest, WorkRequest},
     ring::{Ring, EVENT_SIZE, PAGE_SIZE},
     rw::{RwArgs, RwRequest},
@@ -70,6 +72,9 @@ pub(crate) struct Context {
     /// Pending timer operations (`ctx_lock`), for cancel and destroy.
     #[pin]
     pending_timers: IrqSpinLock<List<TimerRequest>>,
+    /// Poll requests waiting for an event (`ctx_lock` of polls), for cancel and destroy.
+    #[pin]
+    pending_polls: IrqSpinLock<List<PollRequest>>,
     /// Tasks waiting for events, or for the last request to finish (destroy).
     #[pin]
     wait: WaitQueue,
@@ -81,6 +86,25 @@ unsafe impl Sync for Context {}
 // SAFETY: See above.
 unsafe impl Send for Context {}
 
+/// One request in flight on its context (fs/aio.c's reference on `ctx->reqs`), from
+/// [`Context::begin`]: dropping it ends the request. A request holds it as its last field, so
+/// that what it holds before it (a file) is put before destroy can see the request gone.
+pub(crate) struct InFlight {
+    ctx: Arc<Context>,
+}
+
+impl InFlight {
+    pub(crate) fn ctx(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.ctx.end_request();
+    }
+}
+
 /// Offset of `aio_key` in `struct iocb`, the only field `io_cancel()` reads.
 pub(crate) const AIO_KEY_OFFSET: usize = core::mem::offset_of!(sys::iocb, aio_key);
 
@@ -91,13 +115,17 @@ enum Operation {
     Work,
     Fsync { file: FileRef, datasync: bool },
     Rw { file: FileRef, args: RwArgs },
+    Poll { file: FileRef, events: u32 },
 }
 
 impl Operation {
     /// Operations on a file start their event with `res` 0 and report their result in it; the
     /// module's own echo `aio_nbytes`.
     fn on_file(&self) -> bool {
-        matches!(self, Operation::Fsync { .. } | Operation::Rw { .. })
+        matches!(
+            self,
+            Operation::Fsync { .. } | Operation::Rw { .. } | Operation::Poll { .. }
+        )
     }
 }
 
@@ -124,6 +152,7 @@ impl Context {
             inflight: AtomicUsize::new(0),
             ring <- Ring::new(nr_events),
             pending_timers <- new_irq_spinlock!(List::new(), "ctx_lock"),
+            pending_polls <- new_irq_spinlock!(List::new(), "ctx_lock_polls"),
             wait <- WaitQueue::new(),
         })
     }
@@ -156,6 +185,11 @@ impl Context {
     /// Pending timer operations (`ctx_lock`): see [`TimerRequest`].
     pub(crate) fn pending_timers(&self) -> &IrqSpinLock<List<TimerRequest>> {
         &self.pending_timers
+    }
+
+    /// Poll requests that can be cancelled: see [`PollRequest`].
+    pub(crate) fn pending_polls(&self) -> &IrqSpinLock<List<PollRequest>> {
+        &self.pending_polls
     }
 
     /// Unique in the module's life.
@@ -227,6 +261,12 @@ impl Context {
     /// A request is over: its event is posted and it holds nothing destroy must wait for.
     pub(crate) fn end_request(&self) {
         self.end_requests(1);
+    }
+
+    /// Starts a request ([`Context::begin_request`]) that ends when the token is dropped.
+    pub(crate) fn begin(self: &Arc<Self>) -> Result<InFlight> {
+        self.begin_request()?;
+        Ok(InFlight { ctx: self.clone() })
     }
 
     fn end_requests(&self, n: usize) {
@@ -308,6 +348,7 @@ impl Context {
                 | sys::IOCB_CMD_PWRITEV
                 | sys::IOCB_CMD_FSYNC
                 | sys::IOCB_CMD_FDSYNC
+                | sys::IOCB_CMD_POLL
         )
     }
 
@@ -359,6 +400,17 @@ impl Context {
                 Ok(Operation::Fsync {
                     file,
                     datasync: opcode == sys::IOCB_CMD_FDSYNC,
+                })
+            }
+            sys::IOCB_CMD_POLL => {
+                // fs/aio.c's `aio_poll()`: events in 16 bits; no offset, size or flags.
+                let events = u16::try_from(iocb.aio_buf).map_err(|_| EINVAL)?;
+                if iocb.aio_offset != 0 || iocb.aio_nbytes != 0 || iocb.aio_rw_flags != 0 {
+                    return Err(EINVAL);
+                }
+                Ok(Operation::Poll {
+                    file,
+                    events: pollwait::demangle(events),
                 })
             }
             _ => Err(EINVAL),
@@ -436,6 +488,9 @@ impl Context {
                 self.shared.workqueue().enqueue(req);
             }
             Operation::Rw { file, args } => RwRequest::submit(self, file, completion, &args)?,
+            Operation::Poll { file, events } => {
+                PollRequest::submit(self, file, completion, events)?
+            }
         }
         Ok(())
     }
@@ -502,9 +557,25 @@ impl Context {
         }
     }
 
-    /// Cancels the pending timer operation submitted from user address `user_iocb` (6.12's
-    /// `io_cancel()`): its event arrives through the ring with `-ECANCELED`.
+    /// Cancels the pending timer or poll operation submitted from user address `user_iocb`
+    /// (6.12's `io_cancel()`): its event arrives through the ring, with `-ECANCELED` (a timer)
+    /// or `res` 0 (a poll, as fs/aio.c's). Other requests cannot be cancelled: EINVAL.
     pub(crate) fn cancel(&self, user_iocb: UserPtr) -> Result {
+        let in_progress = Error::from_errno(-(sys::EINPROGRESS as c_int));
+        {
+            let mut polls = self.pending_polls.lock();
+            let mut cursor = polls.cursor_front();
+            while let Some(current) = cursor {
+                if current.current().is(user_iocb as u64) {
+                    let req = current.remove();
+                    req.cancel(&polls);
+                    drop(polls);
+                    drop(req);
+                    return Err(in_progress);
+                }
+                cursor = current.next();
+            }
+        }
         let mut pending = self.pending_timers.lock();
         let mut cursor = pending.cursor_front();
         while let Some(current) = cursor {
@@ -518,7 +589,7 @@ impl Context {
                 let req = current.remove();
                 drop(pending);
                 self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
-                return Err(Error::from_errno(-(sys::EINPROGRESS as c_int)));
+                return Err(in_progress);
             }
             cursor = current.next();
         }
@@ -552,6 +623,18 @@ impl Context {
         }
         while let Some(req) = cancelled.pop_front() {
             self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
+        }
+        // Cancel every poll: their work completes them (fs/aio.c's `free_ioctx_users()`). Taken
+        // off the list, never onto another (their work takes them off this one), and the last
+        // reference dropped outside the lock.
+        loop {
+            let mut polls = self.pending_polls.lock();
+            let Some(req) = polls.pop_front() else {
+                break;
+            };
+            req.cancel(&polls);
+            drop(polls);
+            drop(req);
         }
         // Reapers asleep in getevents see the context dead.
         self.wait.wake_up_all();

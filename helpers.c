@@ -19,6 +19,7 @@
 #include <linux/cred.h>
 #include <linux/delay.h>
 #include <linux/ioprio.h>
+#include <linux/poll.h>
 #include <linux/uio.h>
 
 void rust_aio_put_cred(struct cred *cred)
@@ -313,4 +314,88 @@ u16 rust_aio_current_ioprio(void)
 size_t rust_aio_iov_iter_count(const struct iov_iter *iter)
 {
 	return iov_iter_count(iter);
+}
+
+struct rust_aio_poll_table {
+	struct poll_table_struct pt;
+	struct wait_queue_entry *entry;
+	struct wait_queue_head **head;
+	bool *queued;
+	int *error;
+};
+
+/* fs/aio.c's aio_poll_queue_proc(). */
+static void rust_aio_poll_queue_proc(struct file *file, struct wait_queue_head *head,
+				     struct poll_table_struct *p)
+{
+	struct rust_aio_poll_table *pt = container_of(p, struct rust_aio_poll_table, pt);
+
+	if (unlikely(*pt->queued)) {
+		*pt->error = -EINVAL;
+		return;
+	}
+	*pt->queued = true;
+	*pt->error = 0;
+	*pt->head = head;
+	add_wait_queue(head, pt->entry);
+}
+
+__poll_t rust_aio_poll_queue(struct file *file, __poll_t events,
+			     struct wait_queue_entry *entry,
+			     struct wait_queue_head **head, bool *queued, int *error)
+{
+	struct rust_aio_poll_table pt = {
+		.pt = { ._qproc = rust_aio_poll_queue_proc, ._key = events },
+		.entry = entry,
+		.head = head,
+		.queued = queued,
+		.error = error,
+	};
+
+	*queued = false;
+	*error = -EINVAL;
+	return vfs_poll(file, &pt.pt);
+}
+
+__poll_t rust_aio_poll(struct file *file, __poll_t events)
+{
+	struct poll_table_struct pt = { ._key = events };
+
+	return vfs_poll(file, &pt);
+}
+
+void rust_aio_init_wait_func_entry(struct wait_queue_entry *entry, wait_queue_func_t func)
+{
+	INIT_LIST_HEAD(&entry->entry);
+	init_waitqueue_func_entry(entry, func);
+}
+
+bool rust_aio_wait_entry_queued(struct wait_queue_entry *entry)
+{
+	return !list_empty(&entry->entry);
+}
+
+void rust_aio_wait_entry_del_init(struct wait_queue_entry *entry)
+{
+	list_del_init(&entry->entry);
+}
+
+void rust_aio_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void rust_aio_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+u16 rust_aio_mangle_poll(__poll_t mask)
+{
+	return mangle_poll(mask);
+}
+
+__poll_t rust_aio_demangle_poll(u16 mask)
+{
+	return demangle_poll(mask);
 }

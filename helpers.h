@@ -105,4 +105,24 @@ void rust_aio_kiocb_end_write(struct kiocb *ki);
 u16 rust_aio_current_ioprio(void);
 size_t rust_aio_iov_iter_count(const struct iov_iter *iter);
 
+/*
+ * Polling (pollwait.rs): vfs_poll() with fs/aio.c's aio_poll_queue_proc()
+ * (one wait queue only: a second one is -EINVAL in *error; *head is set
+ * before the entry is added), vfs_poll() without queueing, a custom-wake wait
+ * entry, RCU read sections, the poll masks' user encoding.  *queued says
+ * whether the entry was added; *error starts at -EINVAL (no queue: the file
+ * cannot be polled) and is 0 after one queue, -EINVAL again after a second.
+ */
+__poll_t rust_aio_poll_queue(struct file *file, __poll_t events,
+			     struct wait_queue_entry *entry,
+			     struct wait_queue_head **head, bool *queued, int *error);
+__poll_t rust_aio_poll(struct file *file, __poll_t events);
+void rust_aio_init_wait_func_entry(struct wait_queue_entry *entry, wait_queue_func_t func);
+bool rust_aio_wait_entry_queued(struct wait_queue_entry *entry);
+void rust_aio_wait_entry_del_init(struct wait_queue_entry *entry);
+void rust_aio_rcu_read_lock(void);
+void rust_aio_rcu_read_unlock(void);
+u16 rust_aio_mangle_poll(__poll_t mask);
+__poll_t rust_aio_demangle_poll(u16 mask);
+
 #endif /* RUST_AIO_HELPERS_H */

@@ -58,7 +58,10 @@
 //!
 //! Leaves, under which no other lock of the module is taken:
 //!
-//! - `ctx_lock`: taken alone.
+//! - `ctx_lock` (timers): taken alone.
+//! - `ctx_lock_polls`: taken alone, with one lock of another's under it: the wait-queue lock of
+//!   a file a poll request waits on (`poll.rs`, as fs/aio.c takes `ctx_lock` → the queue's
+//!   lock). The file's wake-ups, which hold that queue lock, take no lock of the module.
 //! - The file's table lock: alone, under `ring_lock` (setup files the context), or under
 //!   `mmap_lock` and `i_private_lock` (`mremap` refiles it).
 //! - The address space's table lock: alone, or under `ring_lock` (setup files the context,

@@ -17,7 +17,8 @@
 //! - `context.rs`: one context: `io_submit`, `io_getevents`, `io_cancel`, `io_destroy`, and
 //!   its teardown.
 //! - `request.rs`: the kinds of request and how each completes; a new kind goes here (and its
-//!   decoding in `context.rs`). `rw.rs`: reads and writes, which the file system completes.
+//!   decoding in `context.rs`). `rw.rs`: reads and writes, which the file system completes;
+//!   `poll.rs`: polls, which the file's wake-ups complete.
 //! - `ring_file.rs`: the ring file's `file_operations` and the ring mapping's `vm_operations`
 //!   (`mremap` moves the context's id with the ring).
 //! - `migrate.rs`: how ring pages migrate (the ring inode's address-space operations), and the
@@ -29,7 +30,8 @@
 //!   (`scripts/check-raw-calls`): `fs.rs` (the ring filesystem, ring files, file references),
 //!   `folio.rs` (ring folios, the ring mapping), `mm.rs` (address spaces, VMAs, mmu
 //!   notifiers), `uaccess.rs` (user words), `cred.rs` (the submitter's credentials and
-//!   capabilities), `kiocb.rs` (kiocbs, user iterators, `read_iter`/`write_iter`), `sync.rs`
+//!   capabilities), `kiocb.rs` (kiocbs, user iterators, `read_iter`/`write_iter`), `pollwait.rs`
+//!   (`vfs_poll`, wait entries with a wake function, RCU), `sync.rs`
 //!   (locks, wait queue), `timer.rs` (hrtimer, irq_work, eventfd, workqueue), `misc.rs` (the
 //!   misc device), `debugfs.rs`.
 //! - `sys.rs`: the raw bindings: `kernel::bindings`, what bindgen generates on top of it, and the
@@ -64,6 +66,8 @@ mod migrate;
 mod misc;
 mod mm;
 mod owner;
+mod poll;
+mod pollwait;
 mod request;
 mod ring;
 mod ring_file;

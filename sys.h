@@ -20,6 +20,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/mount.h>
 #include <linux/pagemap.h>
+#include <linux/poll.h>
 #include <linux/pseudo_fs.h>
 #include <linux/sched.h>
 #include <linux/time64.h>
@@ -45,6 +46,9 @@ const unsigned long RUST_AIO_CONST_PROT_RW = PROT_READ | PROT_WRITE;
 const unsigned long RUST_AIO_CONST_RING_FS_MAGIC = 0xa10a10a1;
 const unsigned int RUST_AIO_CONST_FMODE_READ = (__force unsigned int)FMODE_READ;
 const unsigned int RUST_AIO_CONST_FMODE_WRITE = (__force unsigned int)FMODE_WRITE;
+const unsigned int RUST_AIO_CONST_EPOLLERR = (__force unsigned int)EPOLLERR;
+const unsigned int RUST_AIO_CONST_EPOLLHUP = (__force unsigned int)EPOLLHUP;
+const unsigned int RUST_AIO_CONST_POLLFREE = (__force unsigned int)POLLFREE;
 
 /*
  * The C sizes of the structs sys_generated.rs defines with kernel crate

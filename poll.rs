@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! POLL requests: `IOCB_CMD_POLL` (fs/aio.c's `aio_poll()`), one-shot: the event comes when the
+//! file has one of the asked-for events (or always `EPOLLERR`/`EPOLLHUP`), with `res` the events
+//! in user space's encoding; cancelled (by CANCEL or destroy), with `res` 0.
+//!
+//! At submit the file is polled and the request's wait entry added to the file's wait queue; if
+//! an event is there already, the request completes at once. Otherwise the file's wake-ups call
+//! [`poll_wake`], under the file's queue lock, in any context: a wake-up that names its events
+//! takes the request off the queue with them (fs/aio.c completes it there; we let the work
+//! do it, which takes no lock of the file's), one that does not schedules the work, which polls
+//! the file again ([`PollRequest::run`]). A queue that goes away (`POLLFREE`) cancels the
+//! request. As in fs/aio.c, the request's state (`work_scheduled`, `work_need_resched`,
+//! `cancelled`) changes under the lock of the queue it waits on.
+//!
+//! The queue's lock is only ever taken under the context's `ctx_lock_polls`, with interrupts off.
+//!
+//! Lifetime: the request is an `Arc`, held by its context's pending list while it can be
+//! cancelled, by its work while that is queued, and by the submitter; it is on the file's queue
+//! only while one of those holds it, and it is taken off the queue (under the queue's lock)
+//! before it completes.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use kernel::{
+    container_of,
+    ffi::{c_int, c_uint, c_void},
+    impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
+    list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
+    new_work,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    workqueue::{Work, WorkItem},
+};
+
+use crate::{
+    context::{Context, InFlight},
+    fs::FileRef,
+    pollwait::{self, PolledHead, WaitEntry},
+    request::Completion,
+    sync::IrqSpinLockGuard,
+    sys,
+};
+
+/// A submitted `IOCB_CMD_POLL`.
+#[pin_data]
+pub(crate) struct PollRequest {
+    #[pin]
+    wait: WaitEntry,
+    #[pin]
+    work: Work<PollRequest>,
+    #[pin]
+    links: ListLinks,
+    #[pin]
+    tracker: AtomicTracker,
+    head: PolledHead,
+    /// The events asked for, with `EPOLLERR` and `EPOLLHUP`.
+    events: u32,
+    /// Under the queue's lock (read without it, as fs/aio.c's `READ_ONCE`).
+    cancelled: AtomicBool,
+    /// Under the queue's lock: the work is queued or running.
+    work_scheduled: AtomicBool,
+    /// Under the queue's lock: a wake-up came while the work was scheduled.
+    work_need_resched: AtomicBool,
+    /// The events of the wake-up that took the request off the queue, for the work (0: none).
+    ready: AtomicU32,
+    completion: Completion,
+    /// Declared before `in_flight`: put before the request stops counting as in flight.
+    file: FileRef,
+    in_flight: InFlight,
+}
+
+impl_has_list_links! {
+    impl HasListLinks<0> for PollRequest { self.links }
+}
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for PollRequest { tracked_by tracker: AtomicTracker; }
+}
+impl_list_item! {
+    impl ListItem<0> for PollRequest { using ListLinks; }
+}
+impl_has_work! {
+    impl HasWork<Self> for PollRequest { self.work }
+}
+
+impl PollRequest {
+    /// Submits a poll of `file` for `events` (already demangled); SUBMIT's error if it could not
+    /// be queued (EINVAL: the file cannot be polled and has none of the events now, or it
+    /// offered a second wait queue). fs/aio.c's `aio_poll()`.
+    pub(crate) fn submit(
+        ctx: &Arc<Context>,
+        file: FileRef,
+        completion: Completion,
+        events: u32,
+    ) -> Result {
+        let in_flight = ctx.begin()?;
+        let req = Arc::pin_init(
+            pin_init!(PollRequest {
+                wait <- WaitEntry::new(poll_wake),
+                work <- new_work!("rust_aio::PollRequest"),
+                links <- ListLinks::new(),
+                tracker <- AtomicTracker::new(),
+                head: PolledHead::new(),
+                events: events | sys::EPOLLERR | sys::EPOLLHUP,
+                cancelled: AtomicBool::new(false),
+                work_scheduled: AtomicBool::new(false),
+                work_need_resched: AtomicBool::new(false),
+                ready: AtomicU32::new(0),
+                completion,
+                file,
+                in_flight,
+            }),
+            GFP_KERNEL,
+        )
+        .map_err(|_| EAGAIN)?;
+        // SAFETY: The request is pinned in its `Arc`, which the submitter holds until the entry
+        // is either off the queue (below, or by `run`) or held by the pending list or the work.
+        let polled =
+            unsafe { pollwait::poll_and_queue(&req.file, req.events, &req.wait, &req.head) };
+        let mut mask = polled.mask & req.events;
+        let mut error = polled.error;
+        let mut cancel = false;
+        let mut pending = ctx.pending_polls().lock();
+        if polled.queued {
+            let locked = req.head.lock(&req.wait);
+            if locked.is_none() || req.work_scheduled.load(Ordering::Relaxed) {
+                // A wake-up came already: the work will complete the request.
+                cancel = error != 0;
+                error = 0;
+                mask = 0;
+            }
+            if mask != 0 || error != 0 {
+                // Completed (or failed) here: off the queue.
+                if let Some(locked) = &locked {
+                    req.wait.remove(locked);
+                }
+            } else if cancel {
+                req.cancelled.store(true, Ordering::Relaxed);
+            } else if locked.is_some() {
+                // Waiting for an event: it can be cancelled now.
+                if let Ok(list_arc) = ListArc::try_from_arc(req.clone()) {
+                    pending.push_back(list_arc);
+                }
+            }
+        }
+        drop(pending);
+        if mask != 0 {
+            req.complete(mask);
+            return Ok(());
+        }
+        if error != 0 {
+            return Err(Error::from_errno(error));
+        }
+        Ok(())
+    }
+
+    /// Posts the request's event: `res` is `mask` as user space spells it.
+    fn complete(&self, mask: u32) {
+        let res = i64::from(pollwait::mangle(mask));
+        self.in_flight.ctx().post(&self.completion, Some(res));
+    }
+
+    /// Queues the request's work (the queue's lock is held, or the request is not on a queue).
+    fn schedule_work(&self) {
+        // SAFETY: Every `PollRequest` lives in an `Arc` (`submit`), which is alive while we are
+        // called: by its wake function (it is on the queue), or by a holder of a reference.
+        let arc: Arc<Self> = unsafe { ArcBorrow::from_raw(self) }.into();
+        // Queued already: the reference comes back and is dropped.
+        let _ = self.in_flight.ctx().shared().workqueue().enqueue(arc);
+    }
+
+    /// A wake-up of the queue, with its events (`mask`, 0 if it names none); the queue's lock is
+    /// held. fs/aio.c's `aio_poll_wake()`.
+    ///
+    /// # Safety
+    ///
+    /// Only from the entry's wake function.
+    unsafe fn woken(&self, mask: u32) {
+        if mask != 0 && !self.work_scheduled.load(Ordering::Relaxed) {
+            // The events are there: off the queue with them (fs/aio.c completes the request here;
+            // the work does, without taking any lock under the file's).
+            self.ready.store(mask, Ordering::Relaxed);
+            // SAFETY: In the wake function, under the queue's lock; once off, the queue is not
+            // ours to touch again, which clearing the head says.
+            unsafe {
+                self.wait.remove_in_wake();
+                self.head.clear_in_wake();
+            }
+            self.work_scheduled.store(true, Ordering::Relaxed);
+            self.schedule_work();
+            return;
+        }
+        if self.work_scheduled.load(Ordering::Relaxed) {
+            self.work_need_resched.store(true, Ordering::Relaxed);
+        } else {
+            self.work_scheduled.store(true, Ordering::Relaxed);
+            self.schedule_work();
+        }
+        if mask & sys::POLLFREE != 0 {
+            // The queue is going away: off it, and cancelled. Clearing the head last: from then
+            // on the work may complete the request without the queue's lock.
+            self.cancelled.store(true, Ordering::Relaxed);
+            // SAFETY: In the wake function, under the queue's lock.
+            unsafe {
+                self.wait.remove_in_wake();
+                self.head.clear_in_wake();
+            }
+        }
+    }
+
+    /// Cancels the request (CANCEL, destroy), which its context's pending list held: the work
+    /// completes it with `res` 0. fs/aio.c's `aio_poll_cancel()`. Under the pending list's lock
+    /// (`_pending`), with interrupts off: the file's wake-ups may take its queue's lock in
+    /// (soft) IRQ, and fs/aio.c itself takes it from softirq.
+    pub(crate) fn cancel(&self, _pending: &IrqSpinLockGuard<'_, List<PollRequest>>) {
+        if let Some(_locked) = self.head.lock(&self.wait) {
+            self.cancelled.store(true, Ordering::Relaxed);
+            if !self.work_scheduled.load(Ordering::Relaxed) {
+                self.work_scheduled.store(true, Ordering::Relaxed);
+                self.schedule_work();
+            }
+        }
+        // Else a wake-up took it off the queue: its work is scheduled already.
+    }
+
+    /// Whether this is the request submitted from user address `obj`.
+    pub(crate) fn is(&self, obj: u64) -> bool {
+        self.completion.event.obj == obj
+    }
+}
+
+impl WorkItem for PollRequest {
+    type Pointer = Arc<PollRequest>;
+
+    /// fs/aio.c's `aio_poll_complete_work()`: polls the file again (unless a wake-up brought the
+    /// events or the request was cancelled); if nothing is there yet, waits on, else completes.
+    fn run(this: Arc<PollRequest>) {
+        let ready = this.ready.load(Ordering::Relaxed);
+        let mut mask = ready;
+        if ready == 0 && !this.cancelled.load(Ordering::Relaxed) {
+            mask = pollwait::poll(&this.file, this.events) & this.events;
+        }
+        let ctx = this.in_flight.ctx().clone();
+        let mut pending = ctx.pending_polls().lock();
+        if let Some(locked) = this.head.lock(&this.wait) {
+            if mask == 0 && !this.cancelled.load(Ordering::Relaxed) {
+                // Not ready after all: wait on, and run again if another wake-up came.
+                if this.work_need_resched.swap(false, Ordering::Relaxed) {
+                    this.schedule_work();
+                } else {
+                    this.work_scheduled.store(false, Ordering::Relaxed);
+                }
+                return;
+            }
+            this.wait.remove(&locked);
+        }
+        // Else it is off the queue already (a wake-up with events, or `POLLFREE`).
+        // SAFETY: A poll request is only ever on its context's pending list.
+        let listed = unsafe { pending.remove(&this) };
+        drop(pending);
+        drop(listed);
+        this.complete(mask);
+    }
+}
+
+/// The wake function of a poll request's wait entry: called with the queue's lock held, in any
+/// context. Returns 1 if the wake-up was for us.
+///
+/// # Safety
+///
+/// Called by the wait-queue code with the entry of a `PollRequest` that is on the queue.
+unsafe extern "C" fn poll_wake(
+    wait: *mut sys::wait_queue_entry,
+    _mode: c_uint,
+    _sync: c_int,
+    key: *mut c_void,
+) -> c_int {
+    // SAFETY: The entry is the `wait` field of a live `PollRequest`: it is on the queue, so one
+    // of its holders keeps it alive (module documentation).
+    let req = unsafe {
+        let wait = WaitEntry::from_raw(wait) as *const WaitEntry;
+        &*container_of!(wait, PollRequest, wait)
+    };
+    let mask = key as usize as u32;
+    if mask != 0 && mask & req.events == 0 {
+        return 0;
+    }
+    // SAFETY: This is the entry's wake function.
+    unsafe { req.woken(mask) };
+    1
+}
