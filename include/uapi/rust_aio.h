@@ -48,8 +48,9 @@ struct rust_aio_ring {
  * Opcodes for iocb.aio_lio_opcode, in addition to IOCB_CMD_NOOP and, as
  * fs/aio.c does them, IOCB_CMD_PREAD, PWRITE, PREADV, PWRITEV (res: bytes
  * moved or -errno), IOCB_CMD_FSYNC and IOCB_CMD_FDSYNC (res: vfs_fsync()'s
- * result), with RWF_* in aio_rw_flags and IOCB_FLAG_IOPRIO as there.  Every
- * other operation completes with io_event
+ * result), IOCB_CMD_POLL (res: the events, user space's POLL* bits; 0 if
+ * cancelled), with RWF_* in aio_rw_flags and IOCB_FLAG_IOPRIO as there.
+ * Every other operation completes with io_event
  * { .data = aio_data, .obj = address of the iocb, .res = aio_nbytes,
  * .res2 = 0 }; all signal aio_resfd when IOCB_FLAG_RESFD is set.
  *
