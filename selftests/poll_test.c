@@ -308,4 +308,58 @@ TEST(poll_races_cancel_wake_destroy)
 	close(dev);
 }
 
+/*
+ * DESTROY while another thread is in the middle of submitting polls that
+ * will never be woken: destroy must cancel them all and return, including
+ * one whose SUBMIT had begun before destroy and lists it after destroy has
+ * cancelled what was listed. A poll left waiting would keep destroy waiting
+ * for ever (the guest reports the hung task).
+ */
+struct submitter {
+	int dev, fd;
+	aio_context_t ctx;
+	long submitted;
+};
+
+static void *submit_polls(void *arg)
+{
+	struct submitter *sub = arg;
+	static __thread struct iocb cbs[4096];
+
+	for (;;) {
+		struct iocb *cb = &cbs[sub->submitted % 4096];
+
+		*cb = (struct iocb){ .aio_lio_opcode = IOCB_CMD_POLL, .aio_fildes = sub->fd,
+				     .aio_buf = POLLIN };
+		if (rust_aio_submit(sub->dev, sub->ctx, 1, &cb) != 1)
+			break;
+		sub->submitted++;
+	}
+	return NULL;
+}
+
+TEST(destroy_races_poll_submit)
+{
+	int round, p[2];
+	long total = 0;
+
+	ASSERT_EQ(0, pipe(p));
+	for (round = 0; round < 100; round++) {
+		struct submitter sub = { .dev = rust_aio_open(), .fd = p[0] };
+		pthread_t thread;
+
+		ASSERT_LE(0, sub.dev);
+		ASSERT_EQ(0, rust_aio_setup(sub.dev, 4096, &sub.ctx));
+		ASSERT_EQ(0, pthread_create(&thread, NULL, submit_polls, &sub));
+		usleep(round % 20 * 100);
+		EXPECT_EQ(0, rust_aio_destroy(sub.dev, sub.ctx));
+		pthread_join(thread, NULL);
+		total += sub.submitted;
+		close(sub.dev);
+	}
+	TH_LOG("%ld polls submitted, all cancelled by 100 destroys", total);
+	close(p[0]);
+	close(p[1]);
+}
+
 TEST_HARNESS_MAIN
