@@ -559,14 +559,16 @@ impl Context {
 
     /// Cancels the pending timer or poll operation submitted from user address `user_iocb`
     /// (6.12's `io_cancel()`): its event arrives through the ring, with `-ECANCELED` (a timer)
-    /// or `res` 0 (a poll, as fs/aio.c's). Other requests cannot be cancelled: EINVAL.
+    /// or `res` 0 (a poll, as fs/aio.c's; unless a wake-up got there first, whose events the
+    /// event then carries). Other requests, and polls a wake-up has completed, cannot be
+    /// cancelled: EINVAL.
     pub(crate) fn cancel(&self, user_iocb: UserPtr) -> Result {
         let in_progress = Error::from_errno(-(sys::EINPROGRESS as c_int));
         {
             let mut polls = self.pending_polls.lock();
             let mut cursor = polls.cursor_front();
             while let Some(current) = cursor {
-                if current.current().is(user_iocb as u64) {
+                if current.current().is_cancellable(user_iocb as u64) {
                     let req = current.remove();
                     req.cancel(&polls);
                     drop(polls);

@@ -136,8 +136,14 @@ impl PollRequest {
             } else if cancel {
                 req.cancelled.store(true, Ordering::Relaxed);
             } else if locked.is_some() {
-                // Waiting for an event: it can be cancelled now.
-                if let Ok(list_arc) = ListArc::try_from_arc(req.clone()) {
+                if ctx.is_dead() {
+                    // Destroy has begun and cancelled what was listed (or will find nothing of
+                    // ours): cancel it here, or it would wait for ever, and destroy with it.
+                    req.cancelled.store(true, Ordering::Relaxed);
+                    req.work_scheduled.store(true, Ordering::Relaxed);
+                    req.schedule_work();
+                } else if let Ok(list_arc) = ListArc::try_from_arc(req.clone()) {
+                    // Waiting for an event: it can be cancelled now.
                     pending.push_back(list_arc);
                 }
             }
@@ -179,14 +185,14 @@ impl PollRequest {
             // The events are there: off the queue with them (fs/aio.c completes the request here;
             // the work does, without taking any lock under the file's).
             self.ready.store(mask, Ordering::Relaxed);
-            // SAFETY: In the wake function, under the queue's lock; once off, the queue is not
-            // ours to touch again, which clearing the head says.
-            unsafe {
-                self.wait.remove_in_wake();
-                self.head.clear_in_wake();
-            }
+            // SAFETY: In the wake function, under the queue's lock.
+            unsafe { self.wait.remove_in_wake() };
             self.work_scheduled.store(true, Ordering::Relaxed);
             self.schedule_work();
+            // Last, as fs/aio.c does: once the head is clear, cancel and destroy no longer wait
+            // for this queue's lock, and may drop their reference; the work holds one now.
+            // SAFETY: In the wake function, under the queue's lock, the entry off the queue.
+            unsafe { self.head.clear_in_wake() };
             return;
         }
         if self.work_scheduled.load(Ordering::Relaxed) {
@@ -222,9 +228,12 @@ impl PollRequest {
         // Else a wake-up took it off the queue: its work is scheduled already.
     }
 
-    /// Whether this is the request submitted from user address `obj`.
-    pub(crate) fn is(&self, obj: u64) -> bool {
-        self.completion.event.obj == obj
+    /// Whether this is the request submitted from user address `obj` and it can still be
+    /// cancelled: not once a wake-up brought its events (fs/aio.c completes it in the wake-up and
+    /// takes it off the list there; here its work does both a little later, and cancel must not
+    /// find it meanwhile: EINVAL, and its event has the events).
+    pub(crate) fn is_cancellable(&self, obj: u64) -> bool {
+        self.completion.event.obj == obj && self.ready.load(Ordering::Relaxed) == 0
     }
 }
 
