@@ -7,6 +7,7 @@
 #   make check           build everything, boot the test kernel, run all tests,
 #                        then check that every mutant (selftests/mutants/) is caught
 #   make mutants         build the mutant modules in build/mutant/
+#   make userspace       the rust-aio crate and libaio.so.1/libaio.a (build/lib/)
 #   make fuzz            the structure-aware fuzzer, then trinity, for longer
 #   make soak            traffic + migration + offlining for SOAK_SECONDS
 #   make bench           the hot path next to io_uring and native aio, on the
@@ -41,7 +42,8 @@ MUTANTS := $(sort $(basename $(notdir $(wildcard $(TOP)/selftests/mutants/*.patc
 MUTANT_KO = $(BUILD)/mutant/$(1)/rust_aio.ko
 CHECK_KO = $(if $(MUTANT),$(call MUTANT_KO,$(MUTANT)),$(TOP)/rust_aio.ko)
 
-.PHONY: all module mutants deps kernel selftests check fuzz soak bench run clean rust-analyzer
+.PHONY: all module mutants deps kernel userspace selftests check fuzz soak bench run clean \
+	rust-analyzer
 
 all: module
 
@@ -65,8 +67,23 @@ mutants: kernel
 			|| exit 1; \
 	done
 
-selftests: kernel
-	@$(MAKE) -C $(TOP)/selftests KDIR="$(KDIR)" OUT="$(BUILD)/selftests"
+# User space: the rust-aio crate (its own tests run on the host) and the
+# libaio drop-in, libaio.a from cargo and libaio.so.1 linked from it with
+# libaio's soname and symbol versions (userspace/libaio/libaio.map).
+LIBDIR := $(BUILD)/lib
+userspace: deps
+	@cd $(TOP)/userspace && cargo build --quiet --release --locked --target-dir $(BUILD)/userspace
+	@cd $(TOP)/userspace && cargo test --quiet --release --locked --target-dir $(BUILD)/userspace \
+		-p rust-aio
+	@mkdir -p $(LIBDIR)
+	@cp $(BUILD)/userspace/release/libaio.a $(LIBDIR)/libaio.a
+	gcc -shared -o $(LIBDIR)/libaio.so.1 -Wl,-soname,libaio.so.1 \
+		-Wl,--version-script=$(TOP)/userspace/libaio/libaio.map \
+		-Wl,--whole-archive $(LIBDIR)/libaio.a -Wl,--no-whole-archive -lpthread -ldl -lm
+	@ln -sf libaio.so.1 $(LIBDIR)/libaio.so
+
+selftests: kernel userspace
+	@$(MAKE) -C $(TOP)/selftests KDIR="$(KDIR)" OUT="$(BUILD)/selftests" LIBDIR="$(LIBDIR)"
 
 check: module mutants selftests
 	@$(TOP)/scripts/check-raw-calls

@@ -22,7 +22,7 @@
 #include <linux/types.h>
 
 /* Bumped on every incompatible change of what this header describes. */
-#define RUST_AIO_ABI_VERSION 1
+#define RUST_AIO_ABI_VERSION 2
 
 #define RUST_AIO_DEVICE_NAME "rust_aio"
 
@@ -97,6 +97,17 @@ struct rust_aio_cancel {
 	__u64 result;		/* unused, as in Linux */
 };
 
+/*
+ * RUST_AIO_IOC_PGETEVENTS: io_pgetevents(); GETEVENTS with the signal mask
+ * at sigmask (a sigset_t of sigsetsize bytes; 0: none) in force while it
+ * waits, set and restored atomically as the system call does (ABI 2).
+ */
+struct rust_aio_pgetevents {
+	struct rust_aio_getevents get;
+	__u64 sigmask;
+	__u64 sigsetsize;
+};
+
 #define RUST_AIO_IOC_MAGIC 0xA1
 #define RUST_AIO_IOC_VERSION	_IOR(RUST_AIO_IOC_MAGIC, 0x10, __u32)
 #define RUST_AIO_IOC_SETUP	_IOWR(RUST_AIO_IOC_MAGIC, 0x11, struct rust_aio_setup)
@@ -105,5 +116,6 @@ struct rust_aio_cancel {
 #define RUST_AIO_IOC_CANCEL	_IOW(RUST_AIO_IOC_MAGIC, 0x14, struct rust_aio_cancel)
 /* RUST_AIO_IOC_DESTROY: io_destroy(ctx); the argument points to the ctx id. */
 #define RUST_AIO_IOC_DESTROY	_IOW(RUST_AIO_IOC_MAGIC, 0x15, __u64)
+#define RUST_AIO_IOC_PGETEVENTS	_IOW(RUST_AIO_IOC_MAGIC, 0x16, struct rust_aio_pgetevents)
 
 #endif /* _UAPI_RUST_AIO_H */
