@@ -242,16 +242,51 @@ impl FileContexts {
         events: UserPtr,
         deadline: Option<i64>,
     ) -> Result<usize> {
-        let ctx = self.lookup(user_id)?;
-        if min_nr < 0 || nr < 0 || min_nr > nr {
-            return Err(EINVAL);
-        }
-        let got = ctx.get_events(min_nr as usize, nr as usize, events, deadline)?;
+        let got = self.do_get_events(user_id, min_nr, nr, events, deadline)?;
         // io_getevents(): `if (!ret && signal_pending(current)) ret = -EINTR;`
         if got == 0 && crate::sync::signal_pending() {
             return Err(EINTR);
         }
         Ok(got)
+    }
+
+    /// `io_pgetevents()`: [`FileContexts::get_events`] with the signal mask at user address
+    /// `sigmask` (`sigsetsize` bytes) in force while it waits, as fs/aio.c: the mask is set
+    /// first (EINVAL, EFAULT), restored after unless a signal came, which is then delivered
+    /// under it; nothing reaped and a signal pending is `ERESTARTNOHAND`.
+    pub(crate) fn pget_events(
+        &self,
+        user_id: u64,
+        min_nr: i64,
+        nr: i64,
+        events: UserPtr,
+        deadline: Option<i64>,
+        sigmask: (usize, usize),
+    ) -> Result<usize> {
+        crate::sync::set_user_sigmask(sigmask.0, sigmask.1)?;
+        let got = self.do_get_events(user_id, min_nr, nr, events, deadline);
+        let interrupted = crate::sync::signal_pending();
+        crate::sync::restore_sigmask_unless(interrupted);
+        match got {
+            Ok(0) if interrupted => Err(ERESTARTNOHAND),
+            got => got,
+        }
+    }
+
+    /// fs/aio.c's `do_io_getevents()`.
+    fn do_get_events(
+        &self,
+        user_id: u64,
+        min_nr: i64,
+        nr: i64,
+        events: UserPtr,
+        deadline: Option<i64>,
+    ) -> Result<usize> {
+        let ctx = self.lookup(user_id)?;
+        if min_nr < 0 || nr < 0 || min_nr > nr {
+            return Err(EINVAL);
+        }
+        ctx.get_events(min_nr as usize, nr as usize, events, deadline)
     }
 
     /// `io_cancel()`: like fs/aio.c, reads only the iocb's `aio_key`, and before it looks the

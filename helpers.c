@@ -12,6 +12,7 @@
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/signal.h>
 #include <linux/uaccess.h>
 
 #include "helpers.h"
@@ -398,4 +399,32 @@ u16 rust_aio_mangle_poll(__poll_t mask)
 __poll_t rust_aio_demangle_poll(u16 mask)
 {
 	return demangle_poll(mask);
+}
+
+int rust_aio_set_user_sigmask(const void __user *umask, size_t sigsetsize)
+{
+	sigset_t kmask;
+
+	if (!umask)
+		return 0;
+	if (sigsetsize != sizeof(sigset_t))
+		return -EINVAL;
+	if (copy_from_user(&kmask, umask, sizeof(sigset_t)))
+		return -EFAULT;
+	set_restore_sigmask();
+	current->saved_sigmask = current->blocked;
+	/* set_current_blocked()'s rule: SIGKILL and SIGSTOP cannot be blocked. */
+	sigdelsetmask(&kmask, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	return sigprocmask(SIG_SETMASK, &kmask, NULL);
+}
+
+void rust_aio_restore_saved_sigmask_unless(bool interrupted)
+{
+	/* Interrupted: the signal is delivered under the mask, which is restored after. */
+	if (interrupted) {
+		WARN_ON(!signal_pending(current));
+		return;
+	}
+	if (test_and_clear_restore_sigmask())
+		sigprocmask(SIG_SETMASK, &current->saved_sigmask, NULL);
 }

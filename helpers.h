@@ -40,6 +40,14 @@ void rust_aio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 void rust_aio_spin_lock(spinlock_t *lock);
 void rust_aio_spin_unlock(spinlock_t *lock);
 
+/*
+ * io_pgetevents()'s signal mask: set_user_sigmask() and
+ * restore_saved_sigmask_unless(), which the kernel does not export, on
+ * sigprocmask(), which it does.
+ */
+int rust_aio_set_user_sigmask(const void __user *umask, size_t sigsetsize);
+void rust_aio_restore_saved_sigmask_unless(bool interrupted);
+
 /* Waiting. */
 void rust_aio_init_waitqueue_head(struct wait_queue_head *wq_head);
 void rust_aio_init_wait_entry(struct wait_queue_entry *wq_entry);

@@ -271,6 +271,23 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
             };
             contexts.get_events(get.ctx, get.min_nr, get.nr, get.events as UserPtr, deadline)
         }
+        sys::RUST_AIO_IOC_PGETEVENTS => {
+            // As fs/aio.c: the timeout, then the signal mask, then the events.
+            let pget: sys::rust_aio_pgetevents = crate::uaccess::read_user_words(arg)?;
+            let get = pget.get;
+            let deadline = match get.timeout {
+                0 => None,
+                timeout => deadline_after(timeout as UserPtr)?,
+            };
+            contexts.pget_events(
+                get.ctx,
+                get.min_nr,
+                get.nr,
+                get.events as UserPtr,
+                deadline,
+                (pget.sigmask as usize, pget.sigsetsize as usize),
+            )
+        }
         sys::RUST_AIO_IOC_CANCEL => {
             let cancel: sys::rust_aio_cancel =
                 UserSlice::new(arg, size_of::<sys::rust_aio_cancel>())

@@ -203,6 +203,24 @@ impl<T> Drop for TryMutexGuard<'_, T> {
 }
 
 /// Whether the calling task has a signal pending.
+/// Puts the signal mask at user address `mask` (a `sigset_t` of `size` bytes; 0: none) in force
+/// until [`restore_sigmask_unless`] (io_pgetevents()'s `set_user_sigmask()`): EINVAL for a wrong
+/// size, EFAULT.
+pub(crate) fn set_user_sigmask(mask: usize, size: usize) -> Result {
+    // SAFETY: The helper copies the mask from user memory itself.
+    kernel::error::to_result(unsafe {
+        sys::rust_aio_set_user_sigmask(mask as *const kernel::ffi::c_void, size)
+    })
+}
+
+/// Ends what [`set_user_sigmask`] began (`restore_saved_sigmask_unless()`): unless
+/// `interrupted`, the old mask is back now; if a signal is pending, it is delivered on the way
+/// back to user space under the temporary mask, which is restored after.
+pub(crate) fn restore_sigmask_unless(interrupted: bool) {
+    // SAFETY: Always allowed for the calling task.
+    unsafe { sys::rust_aio_restore_saved_sigmask_unless(interrupted) }
+}
+
 pub(crate) fn signal_pending() -> bool {
     // SAFETY: Always allowed for the calling task.
     unsafe { sys::rust_aio_signal_pending() }
