@@ -72,7 +72,8 @@ mutants: kernel
 # libaio's soname and symbol versions (userspace/libaio/libaio.map).
 LIBDIR := $(BUILD)/lib
 userspace: deps
-	@cd $(TOP)/userspace && cargo build --quiet --release --locked --target-dir $(BUILD)/userspace
+	@cd $(TOP)/userspace && cargo build --quiet --release --locked --target-dir $(BUILD)/userspace \
+		--lib --examples
 	@cd $(TOP)/userspace && cargo test --quiet --release --locked --target-dir $(BUILD)/userspace \
 		-p rust-aio
 	@mkdir -p $(LIBDIR)
