@@ -78,7 +78,7 @@ userspace: deps
 		-p rust-aio
 	@mkdir -p $(LIBDIR)
 	@cp $(BUILD)/userspace/release/libaio.a $(LIBDIR)/libaio.a
-	gcc -shared -o $(LIBDIR)/libaio.so.1 -Wl,-soname,libaio.so.1 \
+	gcc -shared -static-libgcc -o $(LIBDIR)/libaio.so.1 -Wl,-soname,libaio.so.1 \
 		-Wl,--version-script=$(TOP)/userspace/libaio/libaio.map \
 		-Wl,--whole-archive $(LIBDIR)/libaio.a -Wl,--no-whole-archive -lpthread -ldl -lm
 	@ln -sf libaio.so.1 $(LIBDIR)/libaio.so

@@ -202,7 +202,6 @@ impl<T> Drop for TryMutexGuard<'_, T> {
     }
 }
 
-/// Whether the calling task has a signal pending.
 /// Puts the signal mask at user address `mask` (a `sigset_t` of `size` bytes; 0: none) in force
 /// until [`restore_sigmask_unless`] (io_pgetevents()'s `set_user_sigmask()`): EINVAL for a wrong
 /// size, EFAULT.
@@ -221,6 +220,7 @@ pub(crate) fn restore_sigmask_unless(interrupted: bool) {
     unsafe { sys::rust_aio_restore_saved_sigmask_unless(interrupted) }
 }
 
+/// Whether the calling task has a signal pending.
 pub(crate) fn signal_pending() -> bool {
     // SAFETY: Always allowed for the calling task.
     unsafe { sys::rust_aio_signal_pending() }

@@ -4,9 +4,71 @@
 //! ioctls as the AIO calls they mirror, reaping from the mapped ring as libaio does: `rust-aio`,
 //! in `userspace/`), NUMA helpers, the traffic generator, and a small TAP harness.
 
-pub use rust_aio::raw::{errno, make_iocb, Device, RingView, SysResult, DEVICE, HEADER_WORDS};
+pub use rust_aio::raw::{errno, make_iocb, RingView, SysResult, DEVICE, HEADER_WORDS};
 pub use rust_aio::uapi;
 pub use uapi::{io_event, iocb};
+
+/// `rust_aio::raw::Device` for the tests: the same calls, safe to write. Not sound in general —
+/// the tests hand the kernel bad, foreign and stale addresses on purpose, and check that it
+/// refuses them or that the test itself notices; nothing outside the tests should copy this.
+pub struct Device(rust_aio::raw::Device);
+
+impl Device {
+    pub fn open() -> std::io::Result<Self> {
+        rust_aio::raw::Device::open().map(Self)
+    }
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.0.fd()
+    }
+    pub fn ioctl(&self, cmd: u32, arg: usize) -> SysResult {
+        // SAFETY: Test-only (see the type).
+        unsafe { self.0.ioctl(cmd, arg) }
+    }
+    pub fn version(&self) -> Result<u32, i32> {
+        self.0.version()
+    }
+    pub fn setup(&self, nr_events: u32) -> Result<u64, i32> {
+        self.0.setup(nr_events)
+    }
+    pub fn setup_flags(&self, nr_events: u32, flags: u32) -> Result<u64, i32> {
+        self.0.setup_flags(nr_events, flags)
+    }
+    pub fn submit_raw(&self, ctx: u64, nr: i64, iocbpp: usize) -> SysResult {
+        // SAFETY: Test-only (see the type).
+        unsafe { self.0.submit_raw(ctx, nr, iocbpp) }
+    }
+    pub fn submit(&self, ctx: u64, iocbs: &[*const iocb]) -> SysResult {
+        // SAFETY: Test-only (see the type).
+        unsafe { self.0.submit(ctx, iocbs) }
+    }
+    pub fn getevents(
+        &self,
+        ctx: u64,
+        min_nr: i64,
+        events: &mut [io_event],
+        timeout: Option<(i64, i64)>,
+    ) -> SysResult {
+        self.0.getevents(ctx, min_nr, events, timeout)
+    }
+    pub fn getevents_raw(
+        &self,
+        ctx: u64,
+        min_nr: i64,
+        nr: i64,
+        events: usize,
+        timeout: Option<(i64, i64)>,
+    ) -> SysResult {
+        // SAFETY: Test-only (see the type).
+        unsafe { self.0.getevents_raw(ctx, min_nr, nr, events, timeout) }
+    }
+    pub fn cancel(&self, ctx: u64, iocb: *const iocb) -> SysResult {
+        self.0.cancel(ctx, iocb)
+    }
+    pub fn destroy(&self, ctx: u64) -> SysResult {
+        // SAFETY: Test-only (see the type).
+        unsafe { self.0.destroy(ctx) }
+    }
+}
 
 pub mod numa;
 pub mod traffic;

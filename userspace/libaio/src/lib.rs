@@ -8,15 +8,19 @@
 //! it; `io_getevents()` with a zero timeout looks at the ring first and returns 0 without a
 //! system call when it is empty; `io_context_t` is the ring's address, whose header user-space
 //! reapers (libaio's own check, fio's `userspace_reap`) read. The calls go to one
-//! `/dev/rust_aio` file per process, opened on first use (close-on-exec); if the device cannot be
-//! opened (the module is not loaded), they fail with `-ENOSYS`, as on a kernel without AIO.
+//! `/dev/rust_aio` file per process, opened on first use (close-on-exec, descriptor 256 or above
+//! if the limit allows); if the device cannot be opened (the module is not loaded), they fail
+//! with `-ENOSYS`, as on a kernel without AIO.
+//!
+//! Not as the kernel: contexts belong to that descriptor, not only to the address space. A
+//! program that closes it (`close_range()` of everything above stderr, say) destroys them.
 //!
 //! Not as libaio: `io_setup()` reads `*ctxp` in user space (to refuse a non-zero one with
 //! `-EINVAL`, as the kernel does), so a bad `ctxp` faults instead of returning `-EFAULT`; the
 //! same holds for the `timeout` of the getevents calls.
 
 use core::ffi::{c_int, c_long, c_void};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use rust_aio::raw::{Device, RingView, SysResult};
 use rust_aio::uapi::{io_event, iocb, RUST_AIO_RING_MAGIC};
@@ -27,18 +31,29 @@ type IoContext = *mut c_void;
 /// libaio's `io_callback_t`, which `io_queue_run()` calls with each event.
 type IoCallback = unsafe extern "C" fn(IoContext, *mut iocb, c_long, c_long);
 
-static DEVICE: OnceLock<Result<Device, i32>> = OnceLock::new();
+static DEVICE: OnceLock<Device> = OnceLock::new();
+static OPENING: Mutex<()> = Mutex::new(());
 
+/// The device's descriptor is moved at or above this (if the limit allows), out of the way of
+/// programs that close or reuse low descriptors: closing it would destroy every context.
+const FD_FLOOR: i32 = 256;
+
+/// The process's device file, opened on first use. A failure is not remembered (the next call
+/// tries again): out of descriptors or memory is `EAGAIN`, as `io_setup()` says when it lacks
+/// resources; anything else (no module, no permission) is `ENOSYS`, as on a kernel without AIO.
 fn device() -> Result<&'static Device, i32> {
-    DEVICE
-        .get_or_init(|| {
-            Device::open().map_err(|e| match e.raw_os_error() {
-                Some(libc::ENOENT | libc::ENODEV | libc::ENXIO) | None => libc::ENOSYS,
-                Some(e) => e,
-            })
-        })
-        .as_ref()
-        .map_err(|e| *e)
+    if let Some(dev) = DEVICE.get() {
+        return Ok(dev);
+    }
+    let _opening = OPENING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dev) = DEVICE.get() {
+        return Ok(dev);
+    }
+    let dev = Device::open_above(FD_FLOOR).map_err(|e| match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM) => libc::EAGAIN,
+        _ => libc::ENOSYS,
+    })?;
+    Ok(DEVICE.get_or_init(|| dev))
 }
 
 fn errno_location() -> *mut c_int {
@@ -115,13 +130,16 @@ pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut IoContext) -> c_i
 /// `io_destroy()` (LIBAIO_0.4).
 #[no_mangle]
 pub extern "C" fn io_destroy(ctx: IoContext) -> c_int {
-    call(|dev| dev.destroy(ctx as u64)) as c_int
+    // SAFETY: libaio's contract: the caller is done with the context and its ring.
+    call(|dev| unsafe { dev.destroy(ctx as u64) }) as c_int
 }
 
 /// `io_submit()` (LIBAIO_0.1): the kernel reads the array and the iocbs.
 #[no_mangle]
 pub extern "C" fn io_submit(ctx: IoContext, nr: c_long, iocbs: *mut *mut iocb) -> c_int {
-    call(|dev| dev.submit_raw(ctx as u64, nr, iocbs as usize)) as c_int
+    // SAFETY: libaio's contract: the iocbs and their buffers are the caller's, valid until their
+    // events (as for the system call).
+    call(|dev| unsafe { dev.submit_raw(ctx as u64, nr, iocbs as usize) }) as c_int
 }
 
 /// `io_cancel()` (LIBAIO_0.4): as in Linux 6.12, the event comes through the ring and a
@@ -156,7 +174,9 @@ unsafe fn getevents(
 ) -> c_int {
     // SAFETY: The caller's guarantee.
     let timeout = unsafe { timeout_of(timeout) };
-    call(|dev| dev.getevents_raw(ctx as u64, min_nr, nr, events as usize, timeout)) as c_int
+    // SAFETY: libaio's contract: `events` holds `nr` events (the kernel checks the address).
+    call(|dev| unsafe { dev.getevents_raw(ctx as u64, min_nr, nr, events as usize, timeout) })
+        as c_int
 }
 
 /// `io_getevents()` (LIBAIO_0.4): an empty ring with a zero timeout answers 0 without a call.
@@ -180,7 +200,7 @@ pub unsafe extern "C" fn rust_aio_io_getevents_0_4(
     unsafe { getevents(ctx, min_nr, nr, events, timeout) }
 }
 
-/// `io_getevents()` of LIBAIO_0.1: `min_nr` 1.
+/// `io_getevents()` of LIBAIO_0.1: `min_nr` 1 (libaio's compat wrapper of the 0.4 one).
 ///
 /// # Safety
 ///
@@ -190,10 +210,10 @@ pub unsafe extern "C" fn rust_aio_io_getevents_0_1(
     ctx: IoContext,
     nr: c_long,
     events: *mut io_event,
-    timeout: *const libc::timespec,
+    timeout: *mut libc::timespec,
 ) -> c_int {
     // SAFETY: The caller's guarantee.
-    unsafe { getevents(ctx, 1, nr, events, timeout) }
+    unsafe { rust_aio_io_getevents_0_4(ctx, 1, nr, events, timeout) }
 }
 
 /// `io_queue_init()` (LIBAIO_0.1).
@@ -240,6 +260,10 @@ pub unsafe extern "C" fn io_queue_run(ctx: IoContext) -> c_int {
         if ret != 1 {
             return ret;
         }
+        if event.data == 0 {
+            // No callback (libaio would call address 0).
+            continue;
+        }
         // SAFETY: The caller's guarantee: `data` is the callback.
         let callback: IoCallback = unsafe { core::mem::transmute(event.data as usize) };
         // SAFETY: As libaio calls it.
@@ -276,10 +300,10 @@ pub unsafe extern "C" fn rust_aio_io_queue_wait_0_4(
 #[no_mangle]
 pub unsafe extern "C" fn rust_aio_io_queue_wait_0_1(
     ctx: IoContext,
-    timeout: *const libc::timespec,
+    timeout: *mut libc::timespec,
 ) -> c_int {
     // SAFETY: The caller's guarantee.
-    unsafe { getevents(ctx, 0, 0, core::ptr::null_mut(), timeout) }
+    unsafe { rust_aio_io_queue_wait_0_4(ctx, timeout) }
 }
 
 /// `io_pgetevents()` (LIBAIO_0.5): `io_getevents()` with `sigmask` in force, atomically,
@@ -303,7 +327,8 @@ pub unsafe extern "C" fn io_pgetevents(
     }
     // SAFETY: The caller's guarantee.
     let timeout = unsafe { timeout_of(timeout) };
-    call(|dev| {
+    // SAFETY: libaio's contract: `events` holds `nr` events.
+    call(|dev| unsafe {
         dev.pgetevents_raw(
             ctx as u64,
             min_nr,

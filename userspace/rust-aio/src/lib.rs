@@ -7,7 +7,8 @@
 //! opcode of fs/aio.c — read, write, vectored, fsync, fdatasync, poll — and the module's own
 //! no-op, timer and work requests); [`Context::submit`] is `io_submit()`;
 //! [`Context::get_events`] is `io_getevents()` and [`Context::reap`] takes completed events
-//! straight from the ring mapped into the process, without a system call, as libaio does;
+//! straight from the ring mapped into the process, without a system call (as fio's
+//! `userspace_reap` does);
 //! [`EventFd`] is signalled once per completion of a request that names it.
 //!
 //! # Quick start
@@ -94,7 +95,8 @@ impl Context {
     /// until its event has been reaped: the kernel writes to them and reports the op's address.
     pub unsafe fn submit(&self, ops: &[&Op]) -> io::Result<usize> {
         let iocbs: Vec<*const iocb> = ops.iter().map(|op| &op.0 as *const iocb).collect();
-        let n = self.dev.submit(self.id, &iocbs).map_err(os_error)?;
+        // SAFETY: The caller's guarantee.
+        let n = unsafe { self.dev.submit(self.id, &iocbs) }.map_err(os_error)?;
         Ok(n as usize)
     }
 
@@ -107,21 +109,23 @@ impl Context {
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
         let timeout = timeout.map(|t| (t.as_secs() as i64, i64::from(t.subsec_nanos())));
-        let n = self
-            .dev
-            .getevents_raw(
+        // SAFETY: The kernel writes at most `events.len()` events into `events` (`Event` is a
+        // transparent `io_event`).
+        let n = unsafe {
+            self.dev.getevents_raw(
                 self.id,
                 min_nr as i64,
                 events.len() as i64,
                 events.as_mut_ptr() as usize,
                 timeout,
             )
-            .map_err(os_error)?;
+        }
+        .map_err(os_error)?;
         Ok(n as usize)
     }
 
-    /// Takes completed events from the ring without a system call, as libaio's user-space
-    /// reaping does; `&mut` because a ring has one such consumer at a time.
+    /// Takes completed events from the ring without a system call, as fio's `userspace_reap`
+    /// does; `&mut` because a ring has one such consumer at a time.
     pub fn reap(&mut self, events: &mut [Event]) -> usize {
         // SAFETY: `Event` is a transparent `io_event`.
         let raw = unsafe {
@@ -130,10 +134,10 @@ impl Context {
         self.ring.reap_into(raw)
     }
 
-    /// Events waiting in the ring (tail - head).
+    /// Events waiting in the ring (tail - head), as its header says.
     pub fn ready(&self) -> usize {
         let (head, tail, nr) = (self.ring.head(), self.ring.tail(), self.ring.nr());
-        ((tail + nr - head) % nr.max(1)) as usize
+        (tail.wrapping_add(nr).wrapping_sub(head) % nr.max(1)) as usize
     }
 
     /// Cancels `op` (`io_cancel()`): `Ok` if it will complete as cancelled (its event comes
@@ -150,7 +154,9 @@ impl Context {
 impl Drop for Context {
     fn drop(&mut self) {
         // Waits for every request in flight; the ring is unmapped.
-        let _ = self.dev.destroy(self.id);
+        // SAFETY: The ring is ours alone (`ring` goes with `self`); nobody else can destroy the
+        // context without `unsafe`.
+        let _ = unsafe { self.dev.destroy(self.id) };
     }
 }
 

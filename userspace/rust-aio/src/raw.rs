@@ -2,8 +2,11 @@
 
 //! The device's ioctls as the AIO system calls they mirror, without types in the way: errors are
 //! errno numbers, pointers are addresses (tests pass bad ones on purpose), and the ring is read
-//! with the barriers libaio and fs/aio.c pair with. The typed API (the crate root) is built on
-//! this; `libaio.so.1` (userspace/libaio) is too.
+//! with the barriers fs/aio.c pairs with. The typed API (the crate root) is built on this;
+//! `libaio.so.1` (userspace/libaio) is too.
+//!
+//! The calls that hand the kernel an address it may write to, or that unmap a ring, are `unsafe`:
+//! a valid but wrong address is memory corruption, not an error.
 
 use std::ffi::CString;
 use std::io;
@@ -50,22 +53,45 @@ impl Device {
         })
     }
 
+    /// [`Device::open`], with the descriptor moved to `floor` or above when the limit allows
+    /// (libaio's drop-in keeps it out of the way of programs that reuse low descriptors).
+    pub fn open_above(floor: RawFd) -> io::Result<Self> {
+        let dev = Self::open()?;
+        // SAFETY: Plain fcntl on our descriptor; a new one is ours alone.
+        let high = unsafe { libc::fcntl(dev.fd(), libc::F_DUPFD_CLOEXEC, floor) };
+        if high < 0 {
+            return Ok(dev);
+        }
+        // SAFETY: `high` was just made and is owned by nobody else; `dev`'s is closed on drop.
+        Ok(Self {
+            fd: unsafe { OwnedFd::from_raw_fd(high) },
+        })
+    }
+
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 
-    /// A raw ioctl: the tests also pass bad pointers on purpose.
-    pub fn ioctl(&self, cmd: u32, arg: usize) -> SysResult {
-        // SAFETY: The kernel validates `arg`; a bad one is an error, not memory corruption.
+    /// A raw ioctl.
+    ///
+    /// # Safety
+    ///
+    /// What `arg` points to must be what `cmd` reads and writes, and every address in it valid
+    /// for what the kernel does with it (an unmapped one is only an error).
+    pub unsafe fn ioctl(&self, cmd: u32, arg: usize) -> SysResult {
+        // SAFETY: The caller's guarantee.
         sys_result(unsafe { libc::ioctl(self.fd(), cmd as _, arg) } as libc::c_long)
     }
 
     pub fn version(&self) -> Result<u32, i32> {
         let mut version = 0u32;
-        self.ioctl(
-            uapi::RUST_AIO_IOC_VERSION,
-            &mut version as *mut u32 as usize,
-        )?;
+        // SAFETY: VERSION writes one u32, ours.
+        unsafe {
+            self.ioctl(
+                uapi::RUST_AIO_IOC_VERSION,
+                &mut version as *mut u32 as usize,
+            )
+        }?;
         Ok(version)
     }
 
@@ -80,22 +106,35 @@ impl Device {
             flags,
             ctx: 0,
         };
-        self.ioctl(uapi::RUST_AIO_IOC_SETUP, &mut setup as *mut _ as usize)?;
+        // SAFETY: SETUP reads and writes `setup`, ours, and maps a new ring where nothing was.
+        unsafe { self.ioctl(uapi::RUST_AIO_IOC_SETUP, &mut setup as *mut _ as usize) }?;
         Ok(setup.ctx)
     }
 
     /// `io_submit()` of the iocbs at `iocbpp`.
-    pub fn submit_raw(&self, ctx: u64, nr: i64, iocbpp: usize) -> SysResult {
+    ///
+    /// # Safety
+    ///
+    /// Each iocb is written (`aio_key`) and its request reads and writes the memory it names
+    /// until its event is reaped: all of it must be valid for that, and stay so.
+    pub unsafe fn submit_raw(&self, ctx: u64, nr: i64, iocbpp: usize) -> SysResult {
         let submit = uapi::rust_aio_submit {
             ctx,
             nr,
             iocbpp: iocbpp as u64,
         };
-        self.ioctl(uapi::RUST_AIO_IOC_SUBMIT, &submit as *const _ as usize)
+        // SAFETY: The caller's guarantee.
+        unsafe { self.ioctl(uapi::RUST_AIO_IOC_SUBMIT, &submit as *const _ as usize) }
     }
 
-    pub fn submit(&self, ctx: u64, iocbs: &[*const iocb]) -> SysResult {
-        self.submit_raw(ctx, iocbs.len() as i64, iocbs.as_ptr() as usize)
+    /// `io_submit()` of `iocbs`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Device::submit_raw`].
+    pub unsafe fn submit(&self, ctx: u64, iocbs: &[*const iocb]) -> SysResult {
+        // SAFETY: The caller's guarantee.
+        unsafe { self.submit_raw(ctx, iocbs.len() as i64, iocbs.as_ptr() as usize) }
     }
 
     /// `io_getevents()`; `timeout` None waits for ever.
@@ -106,16 +145,24 @@ impl Device {
         events: &mut [io_event],
         timeout: Option<(i64, i64)>,
     ) -> SysResult {
-        self.getevents_raw(
-            ctx,
-            min_nr,
-            events.len() as i64,
-            events.as_mut_ptr() as usize,
-            timeout,
-        )
+        // SAFETY: The kernel writes at most `events.len()` events into `events`.
+        unsafe {
+            self.getevents_raw(
+                ctx,
+                min_nr,
+                events.len() as i64,
+                events.as_mut_ptr() as usize,
+                timeout,
+            )
+        }
     }
 
-    pub fn getevents_raw(
+    /// `io_getevents()` into `nr` events at `events`.
+    ///
+    /// # Safety
+    ///
+    /// `events` must be valid for writing `nr` events (an unmapped address is only an error).
+    pub unsafe fn getevents_raw(
         &self,
         ctx: u64,
         min_nr: i64,
@@ -131,12 +178,17 @@ impl Device {
             events: events as u64,
             timeout: ts.as_ref().map_or(0, |t| t as *const _ as u64),
         };
-        self.ioctl(uapi::RUST_AIO_IOC_GETEVENTS, &get as *const _ as usize)
+        // SAFETY: The caller's guarantee.
+        unsafe { self.ioctl(uapi::RUST_AIO_IOC_GETEVENTS, &get as *const _ as usize) }
     }
 
     /// `io_pgetevents()`: [`Device::getevents_raw`] with the signal mask at `sigmask` (a
     /// `sigset_t`; 0: none) in force while it waits.
-    pub fn pgetevents_raw(
+    ///
+    /// # Safety
+    ///
+    /// As [`Device::getevents_raw`].
+    pub unsafe fn pgetevents_raw(
         &self,
         ctx: u64,
         min_nr: i64,
@@ -158,7 +210,8 @@ impl Device {
             // The kernel's sigset_t (_NSIG / 8), which glibc's is larger than.
             sigsetsize: 8,
         };
-        self.ioctl(uapi::RUST_AIO_IOC_PGETEVENTS, &pget as *const _ as usize)
+        // SAFETY: The caller's guarantee.
+        unsafe { self.ioctl(uapi::RUST_AIO_IOC_PGETEVENTS, &pget as *const _ as usize) }
     }
 
     /// `io_cancel()`.
@@ -168,13 +221,19 @@ impl Device {
             iocb: iocb as u64,
             result: 0,
         };
-        self.ioctl(uapi::RUST_AIO_IOC_CANCEL, &cancel as *const _ as usize)
+        // SAFETY: CANCEL only reads the iocb's `aio_key` (an error if it cannot).
+        unsafe { self.ioctl(uapi::RUST_AIO_IOC_CANCEL, &cancel as *const _ as usize) }
     }
 
-    /// `io_destroy()`.
-    pub fn destroy(&self, ctx: u64) -> SysResult {
+    /// `io_destroy()`: the context's ring is unmapped.
+    ///
+    /// # Safety
+    ///
+    /// Nothing may use the ring afterwards (a [`RingView`] of it, a [`crate::Context`]).
+    pub unsafe fn destroy(&self, ctx: u64) -> SysResult {
         let id = ctx;
-        self.ioctl(uapi::RUST_AIO_IOC_DESTROY, &id as *const u64 as usize)
+        // SAFETY: DESTROY reads `id`; the caller's guarantee covers the unmapping.
+        unsafe { self.ioctl(uapi::RUST_AIO_IOC_DESTROY, &id as *const u64 as usize) }
     }
 }
 
@@ -196,6 +255,9 @@ pub fn make_iocb(opcode: u16, data: u64, nbytes: u64, offset_ns: i64) -> iocb {
 #[derive(Clone, Copy)]
 pub struct RingView {
     base: usize,
+    /// The ring's slots as the header said when the view was made: the header is user memory,
+    /// and a later `nr` (or `head`) past the mapping must not send a reap out of it.
+    slots: u32,
 }
 
 // SAFETY: A `RingView` is an address; every access to the ring goes through atomics.
@@ -219,7 +281,12 @@ impl RingView {
     ///
     /// `ctx` must be the id of a live context of this process whose ring is mapped.
     pub unsafe fn new(ctx: u64) -> Self {
-        Self { base: ctx as usize }
+        // SAFETY: The header is mapped (the caller's guarantee).
+        let slots = unsafe { &*((ctx as usize + 4) as *const AtomicU32) }.load(Ordering::Relaxed);
+        Self {
+            base: ctx as usize,
+            slots,
+        }
     }
 
     pub fn word(&self, index: usize) -> &AtomicU32 {
@@ -255,13 +322,17 @@ impl RingView {
         n
     }
 
-    /// Reaps up to `max` events without a system call, as libaio's `user_getevents()` does:
+    /// Reaps up to `max` events without a system call, as fio's `user_io_getevents()` does:
     /// the caller must be the ring's only consumer while it runs.
     pub fn reap(&self, out: &mut Vec<io_event>, max: usize) -> usize {
-        let nr = self.nr();
+        let nr = self.slots;
         let mut head = self.head();
         // Acquire: the events up to `tail` are visible once `tail` is (the kernel's smp_wmb()).
         let tail = self.word(3).load(Ordering::Acquire);
+        if head >= nr || tail >= nr {
+            // A header scribbled on: nothing can be reaped safely.
+            return 0;
+        }
         let mut n = 0;
         while head != tail && n < max {
             let slot = (self.base + 32 + 32 * head as usize) as *const io_event;
