@@ -67,7 +67,8 @@ mutants: kernel
 			|| exit 1; \
 	done
 
-# User space: the rust-aio crate (its own tests run on the host) and the
+# User space: the rust-aio crate (its own tests run on the host, its docs
+# must build without a warning: build/userspace/doc/rust_aio/) and the
 # libaio drop-in, libaio.a from cargo and libaio.so.1 linked from it with
 # libaio's soname and symbol versions (userspace/libaio/libaio.map).
 LIBDIR := $(BUILD)/lib
@@ -76,6 +77,8 @@ userspace: deps
 		--lib --examples
 	@cd $(TOP)/userspace && cargo test --quiet --release --locked --target-dir $(BUILD)/userspace \
 		-p rust-aio
+	@cd $(TOP)/userspace && RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --locked \
+		--target-dir $(BUILD)/userspace -p rust-aio
 	@mkdir -p $(LIBDIR)
 	@cp $(BUILD)/userspace/release/libaio.a $(LIBDIR)/libaio.a
 	gcc -shared -static-libgcc -o $(LIBDIR)/libaio.so.1 -Wl,-soname,libaio.so.1 \
