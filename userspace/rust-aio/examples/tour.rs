@@ -114,7 +114,7 @@ fn main() -> io::Result<()> {
     ctx.cancel(&p1)?;
     // SAFETY: Plain system call on our pipe.
     unsafe { libc::write(pipe[1], b"x".as_ptr().cast(), 1) };
-    let mut events = vec![Event::default(); 2];
+    let mut events = [Event::default(); 2];
     let mut got = 0;
     for _ in 0..1000 {
         got += ctx.reap(&mut events[got..]);
