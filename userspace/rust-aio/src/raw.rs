@@ -171,13 +171,7 @@ impl Device {
         timeout: Option<(i64, i64)>,
     ) -> SysResult {
         let ts = timeout.map(|(tv_sec, tv_nsec)| uapi::__kernel_timespec { tv_sec, tv_nsec });
-        let get = uapi::rust_aio_getevents {
-            ctx,
-            min_nr,
-            nr,
-            events: events as u64,
-            timeout: ts.as_ref().map_or(0, |t| t as *const _ as u64),
-        };
+        let get = getevents_args(ctx, min_nr, nr, events, &ts);
         // SAFETY: The caller's guarantee.
         unsafe { self.ioctl(uapi::RUST_AIO_IOC_GETEVENTS, &get as *const _ as usize) }
     }
@@ -199,13 +193,7 @@ impl Device {
     ) -> SysResult {
         let ts = timeout.map(|(tv_sec, tv_nsec)| uapi::__kernel_timespec { tv_sec, tv_nsec });
         let pget = uapi::rust_aio_pgetevents {
-            get: uapi::rust_aio_getevents {
-                ctx,
-                min_nr,
-                nr,
-                events: events as u64,
-                timeout: ts.as_ref().map_or(0, |t| t as *const _ as u64),
-            },
+            get: getevents_args(ctx, min_nr, nr, events, &ts),
             sigmask: sigmask as u64,
             // The kernel's sigset_t (_NSIG / 8), which glibc's is larger than.
             sigsetsize: 8,
@@ -234,6 +222,23 @@ impl Device {
         let id = ctx;
         // SAFETY: DESTROY reads `id`; the caller's guarantee covers the unmapping.
         unsafe { self.ioctl(uapi::RUST_AIO_IOC_DESTROY, &id as *const u64 as usize) }
+    }
+}
+
+/// GETEVENTS' argument; `ts` must outlive its use.
+fn getevents_args(
+    ctx: u64,
+    min_nr: i64,
+    nr: i64,
+    events: usize,
+    ts: &Option<uapi::__kernel_timespec>,
+) -> uapi::rust_aio_getevents {
+    uapi::rust_aio_getevents {
+        ctx,
+        min_nr,
+        nr,
+        events: events as u64,
+        timeout: ts.as_ref().map_or(0, |t| t as *const _ as u64),
     }
 }
 
