@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The guest's scratch disk and native aio on it: the oracle that the real-I/O
- * tests of rust_aio (issue 11) will compare against. qemu/run attaches an
- * ext4 image as a virtio-blk disk and mounts it at $RUST_AIO_SCRATCH; here
- * native aio (the io_* system calls) writes and reads O_DIRECT blocks on it,
- * with exact results, and the reads are seen to complete from the disk's
- * interrupt.
+ * The guest's scratch disk and native aio on it: the oracle the module's
+ * file I/O is compared against (here and in rw_test.c, poll_test.c).
+ * qemu/run attaches an ext4 image as a virtio-blk disk and mounts it at
+ * $RUST_AIO_SCRATCH; here native aio (the io_* system calls) writes and reads
+ * O_DIRECT blocks on it, with exact results, and the reads are seen to
+ * complete from the disk's interrupt.
  *
- * Then the module's file operations against native aio as the oracle: the
- * same iocbs through both, the same submit results and events.
+ * Then FSYNC/FDSYNC through the module against native aio (the same iocbs
+ * through both, the same submit results and events), and teardown with
+ * O_DIRECT reads still queued on the disk.
  */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <fcntl.h>
