@@ -191,7 +191,19 @@ TEST(unload_with_ring_mapped_in_child)
  * 100 unloads and loads of a KASAN-instrumented module take 28 s under TCG:
  * more than the harness's default 30 s allows once the guest is busy.
  */
-TEST_TIMEOUT(rings_close_unload_100_times, 180)
+FIXTURE(unload) {
+	int unused;
+};
+
+FIXTURE_SETUP(unload)
+{
+}
+
+FIXTURE_TEARDOWN(unload)
+{
+}
+
+TEST_F_TIMEOUT(unload, rings_close_unload_100_times, 180)
 {
 	int round, i, fd;
 
