@@ -91,6 +91,7 @@ selftests: kernel userspace
 
 check: module mutants selftests
 	@$(TOP)/scripts/check-raw-calls
+	@$(TOP)/scripts/check-stack $(TOP)/rust_aio.ko "$(KDIR)"
 	@$(TOP)/selftests/run-all --kernel "$(KDIR)/arch/x86/boot/bzImage" \
 		--module "$(CHECK_KO)" --bin "$(BUILD)/selftests" \
 		$(if $(MUTANT),--mutant $(MUTANT),--mutants \

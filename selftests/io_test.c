@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
@@ -398,6 +399,101 @@ TEST(teardown_with_reads_in_flight)
 	ASSERT_GT(500, tries) TH_LOG("the scratch fs is still busy after 5 s");
 	TH_LOG("unmounted after %d retries", tries);
 	free(buf);
+}
+
+/*
+ * Exit waits for the I/O of its contexts (fs/aio.c's exit_aio()) even when
+ * another task is destroying them: a child's context lives on a device file
+ * the parent holds the last reference to; a thread of the parent closes it
+ * (destroying the child's context, which waits for its reads) while the child
+ * is killed. Once the child has been reaped its reads are over: the scratch
+ * file system unmounts at the first try.
+ */
+struct closer {
+	int dev;
+	int closed;
+};
+
+static void *close_device(void *arg)
+{
+	struct closer *c = arg;
+
+	close(c->dev);
+	c->closed = 1;
+	return NULL;
+}
+
+TEST(exit_waits_for_reads_while_close_destroys)
+{
+	char path[256];
+	void *buf;
+	int fd, i, round, busy = 0, in_flight = 0;
+
+	ASSERT_NE(NULL, scratch());
+	snprintf(path, sizeof(path), "%s/exit_race.%d", scratch(), getpid());
+	fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_DIRECT, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, posix_memalign(&buf, BLOCK, 1 << 20));
+	memset(buf, 0x5a, 1 << 20);
+	for (i = 0; i < BIG >> 20; i++)
+		ASSERT_EQ(1 << 20, pwrite(fd, buf, 1 << 20, (off_t)i << 20));
+	close(fd);
+	free(buf);
+
+	for (round = 0; round < 4; round++) {
+		struct closer c = { .dev = rust_aio_open() };
+		pthread_t thread;
+		int pipefd[2], n = -1;
+		pid_t child;
+
+		ASSERT_LE(0, c.dev);
+		ASSERT_EQ(0, pipe(pipefd));
+		child = fork();
+		ASSERT_LE(0, child);
+		if (child == 0) {
+			aio_context_t ctx;
+			bool ok;
+
+			if (rust_aio_setup(c.dev, READS, &ctx))
+				_exit(1);
+			n = queue_reads(c.dev, ctx, path, &ok);
+			/* The parent's descriptor is now the file's last one. */
+			close(c.dev);
+			if (write(pipefd[1], &n, sizeof(n)) != sizeof(n))
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		ASSERT_EQ(sizeof(n), read(pipefd[0], &n, sizeof(n)));
+		in_flight += n;
+		ASSERT_EQ(0, pthread_create(&thread, NULL, close_device, &c));
+		/* Let the close begin destroying, then kill the owner. */
+		usleep(20000 * (round + 1));
+		kill(child, SIGKILL);
+		ASSERT_EQ(child, waitpid(child, NULL, 0));
+		if (umount(scratch())) {
+			busy++;
+			TH_LOG("round %d: %d reads were in flight; the child is reaped, the scratch "
+			       "fs still busy (%s), close %s", round, n, strerror(errno),
+			       c.closed ? "returned" : "still running");
+		} else {
+			ASSERT_EQ(0, mount("/dev/vda", scratch(), "ext4", 0, NULL));
+		}
+		pthread_join(thread, NULL);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		if (busy) {
+			/* Let the reads finish, and mount the disk again for what follows. */
+			for (i = 0; umount(scratch()) && i < 500; i++)
+				usleep(10000);
+			ASSERT_EQ(0, mount("/dev/vda", scratch(), "ext4", 0, NULL));
+			break;
+		}
+	}
+	TH_LOG("%d rounds, %d reads in flight when the child was killed", round, in_flight);
+	EXPECT_LT(0, in_flight);
+	EXPECT_EQ(0, busy);
+	unlink(path);
 }
 
 TEST_HARNESS_MAIN

@@ -20,12 +20,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #define BLOCK 4096
 #define N 8
+
+/* libaio exports it; its header does not declare it. */
+extern int io_queue_wait(io_context_t ctx, struct timespec *timeout);
 
 static int failures;
 
@@ -56,6 +60,20 @@ static int by_obj(const void *a, const void *b)
 	const struct io_event *x = a, *y = b;
 
 	return x->obj < y->obj ? -1 : x->obj > y->obj;
+}
+
+/* Ring mappings in this process ("[aio]" for native aio, "[rust_aio]"). */
+static int ring_mappings(void)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, "aio]") != NULL;
+	if (f)
+		fclose(f);
+	return n;
 }
 
 static void on_event(io_context_t ctx, struct iocb *iocb, long res, long res2)
@@ -111,6 +129,24 @@ int main(void)
 	ctx = 0;
 	CALL(io_setup(N, &ctx));
 	CALL(io_destroy(bad));
+
+	printf("# bad pointers: -EFAULT, never a fault, and no context left behind\n");
+	{
+		io_context_t *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		io_context_t *kernel = (io_context_t *)0xffff888000000000UL;
+		struct timespec *bad_ts = (struct timespec *)8;
+		int rings = ring_mappings();
+
+		if (ro == MAP_FAILED)
+			return 2;
+		CALL(io_setup(8, ro));
+		CALL(io_setup(8, kernel));
+		printf("rings mapped by the failed setups: %d\n", ring_mappings() - rings);
+		CALL(io_getevents(NULL, 1, 1, ev, bad_ts));
+		CALL(io_pgetevents(NULL, 1, 1, ev, bad_ts, NULL));
+		CALL(io_queue_wait(NULL, bad_ts));
+		munmap(ro, 4096);
+	}
 
 	printf("# O_DIRECT writes and reads on ext4, if there is a scratch disk\n");
 	snprintf(path, sizeof(path), "%s/libaio_test.%d", dir ? dir : "/tmp", getpid());
