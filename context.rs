@@ -15,7 +15,7 @@
 
 use core::{
     num::NonZeroU32,
-    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 use kernel::{
     ffi::c_int,
@@ -30,13 +30,16 @@ use crate::{
     file::{refile_displaced, ContextKey, FileTable},
     folio::PrivateGuard,
     fs::{FileRef, RingFile},
+    owner::MmContextsRef,
     kiocb::Direction,
     poll::PollRequest,
     pollwait,
     request::{Completion, FsyncRequest, NoopBatch, TimerRequest, WorkRequest},
     ring::{Ring, EVENT_SIZE, PAGE_SIZE},
     rw::{RwArgs, RwRequest},
-    sync::{new_irq_spinlock, IrqSpinLock, WaitQueue, Wakeup},
+    sync::{
+        new_irq_spinlock, new_try_irq_spinlock, IrqSpinLock, TryIrqSpinLock, WaitQueue, Wakeup,
+    },
     sys,
     timer::{self, Cancel, EventFd},
     uaccess, Shared,
@@ -52,8 +55,9 @@ use crate::{
 #[pin_data]
 pub(crate) struct Context {
     shared: &'static Shared,
-    /// Unique in the module's life; the address space's table files the context under it.
-    serial: u64,
+    /// The context's index in its address space's table (`owner.rs`), which the ring header's
+    /// `id` shows: set once, when setup files it there (`u32::MAX` before).
+    mm_index: AtomicU32,
     /// The table of the file that made the context.
     table: Arc<FileTable>,
     /// The id user space names the context by: the ring's address in the owner (moved by
@@ -66,15 +70,19 @@ pub(crate) struct Context {
     max_reqs: u32,
     nr_pages: usize,
     dead: AtomicBool,
+    /// Set once destroy has torn the ring down and every request is over: those who lost the
+    /// race to destroy wait for it ([`Context::destroy_and_wait`]).
+    torn_down: AtomicBool,
     inflight: AtomicUsize,
     #[pin]
     ring: Ring,
     /// Pending timer operations (`ctx_lock`), for cancel and destroy.
     #[pin]
     pending_timers: IrqSpinLock<List<TimerRequest>>,
-    /// Poll requests waiting for an event (`ctx_lock` of polls), for cancel and destroy.
+    /// Poll requests waiting for an event (`ctx_lock_polls`), for cancel and destroy. A poll's
+    /// wake function only *tries* it (`poll.rs`).
     #[pin]
-    pending_polls: IrqSpinLock<List<PollRequest>>,
+    pending_polls: TryIrqSpinLock<List<PollRequest>>,
     /// Tasks waiting for events, or for the last request to finish (destroy).
     #[pin]
     wait: WaitQueue,
@@ -87,8 +95,10 @@ unsafe impl Sync for Context {}
 unsafe impl Send for Context {}
 
 /// One request in flight on its context (fs/aio.c's reference on `ctx->reqs`), from
-/// [`Context::begin`]: dropping it ends the request. A request holds it as its last field, so
-/// that what it holds before it (a file) is put before destroy can see the request gone.
+/// [`Context::begin`]: dropping it ends the request. Every request that holds a file (reads and
+/// writes, fsyncs, polls) holds this as its last field, so that the file, before it, is put
+/// before destroy can see the request gone; such a request is dropped only in a user task or on
+/// the module's workqueue, where a file is put synchronously (`FileRef`).
 pub(crate) struct InFlight {
     ctx: Arc<Context>,
 }
@@ -133,7 +143,6 @@ impl Context {
     /// A new context, named by no table yet: setup (`file.rs`) installs its ring, then files it.
     pub(crate) fn new<'a>(
         shared: &'static Shared,
-        serial: u64,
         table: &'a Arc<FileTable>,
         owner_mm: usize,
         max_reqs: u32,
@@ -142,17 +151,18 @@ impl Context {
     ) -> impl PinInit<Self> + 'a {
         pin_init!(Context {
             shared,
-            serial,
+            mm_index: AtomicU32::new(u32::MAX),
             table: table.clone(),
             user_id: AtomicU64::new(0),
             owner_mm,
             max_reqs,
             nr_pages,
             dead: AtomicBool::new(false),
+            torn_down: AtomicBool::new(false),
             inflight: AtomicUsize::new(0),
             ring <- Ring::new(nr_events),
             pending_timers <- new_irq_spinlock!(List::new(), "ctx_lock"),
-            pending_polls <- new_irq_spinlock!(List::new(), "ctx_lock_polls"),
+            pending_polls <- new_try_irq_spinlock!(List::new(), "ctx_lock_polls"),
             wait <- WaitQueue::new(),
         })
     }
@@ -188,19 +198,20 @@ impl Context {
     }
 
     /// Poll requests that can be cancelled: see [`PollRequest`].
-    pub(crate) fn pending_polls(&self) -> &IrqSpinLock<List<PollRequest>> {
+    pub(crate) fn pending_polls(&self) -> &TryIrqSpinLock<List<PollRequest>> {
         &self.pending_polls
     }
 
-    /// Unique in the module's life.
-    pub(crate) fn serial(&self) -> u64 {
-        self.serial
+    /// The context's index in its address space's table (`u32::MAX` before setup files it).
+    pub(crate) fn mm_index(&self) -> u32 {
+        self.mm_index.load(Ordering::Relaxed)
     }
 
-    /// Pages of the ring.
-    pub(crate) fn nr_pages(&self) -> usize {
-        self.nr_pages
+    /// Setup filed the context in its address space's table under `index`.
+    pub(crate) fn set_mm_index(&self, index: u32) {
+        self.mm_index.store(index, Ordering::Relaxed);
     }
+
 
     pub(crate) fn is_owned_by(&self, mm: *const sys::mm_struct) -> bool {
         mm as usize == self.owner_mm
@@ -318,12 +329,19 @@ impl Context {
     /// checks in its order: reserved fields and sizes (EINVAL), a free slot (EAGAIN), the
     /// eventfd (EBADF, EINVAL), the write of `aio_key` (EFAULT), and last the operation itself
     /// (EINVAL).
+    #[inline(never)]
     pub(crate) fn submit_one(
         self: &Arc<Self>,
         user_iocb: UserPtr,
         noops: &mut NoopBatch,
     ) -> Result {
         let iocb: sys::iocb = uaccess::read_user_words(user_iocb)?;
+        // What completed so far is posted before anything else is started, as fs/aio.c posts
+        // each iocb's event inside `io_submit_one()`: a later iocb may block (a read of an empty
+        // pipe) until a reaper has seen the earlier events.
+        if u32::from(iocb.aio_lio_opcode) != sys::IOCB_CMD_NOOP {
+            self.complete_noops(noops);
+        }
         if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
             return Err(EINVAL);
         }
@@ -418,6 +436,7 @@ impl Context {
     }
 
     /// A request that cannot be allocated fails with EAGAIN, as in fs/aio.c's `io_submit_one()`.
+    #[inline(never)]
     fn start(
         self: &Arc<Self>,
         iocb: &sys::iocb,
@@ -457,7 +476,9 @@ impl Context {
                     self.complete_noops(noops);
                 }
                 self.begin_request()?;
-                noops.push(completion);
+                if let Err(completion) = noops.push(completion) {
+                    self.complete(&completion, None);
+                }
             }
             Operation::Timer { nanoseconds } => {
                 let req = ListArc::pin_init(TimerRequest::new(self, completion), GFP_KERNEL)
@@ -479,12 +500,12 @@ impl Context {
             }
             Operation::Fsync { file, datasync } => {
                 let creds = Credentials::current()?;
+                let in_flight = self.begin()?;
                 let req = KBox::pin_init(
-                    FsyncRequest::new(self, completion, file, creds, datasync),
+                    FsyncRequest::new(in_flight, completion, file, creds, datasync),
                     GFP_KERNEL,
                 )
                 .map_err(|_| EAGAIN)?;
-                self.begin_request()?;
                 self.shared.workqueue().enqueue(req);
             }
             Operation::Rw { file, args } => RwRequest::submit(self, file, completion, &args)?,
@@ -497,7 +518,8 @@ impl Context {
 
     /// Reaps up to `nr` events into user memory: as many as `ring_lock` lets us copy without a
     /// page fault, and, if the first one's destination is not present, faults it in without
-    /// the lock and tries again. EFAULT only when nothing could be delivered: the destination
+    /// the lock (writing nothing: another reaper may take the event meanwhile, and a slot this
+    /// call does not return must stay as it was) and tries again. EFAULT only when nothing could be delivered: the destination
     /// cannot be faulted in, or it was and still cannot be written, a few times over (it is
     /// taken away each time: the caller races itself).
     fn reap(&self, out: UserPtr, nr: usize) -> Result<usize> {
@@ -509,7 +531,7 @@ impl Context {
             }
             // Here a fault may wait as long as it likes (userfaultfd, FUSE, swap-in): nobody
             // waits for us.
-            if crate::sync::fatal_signal_pending() || !uaccess::fault_in_writeable(out, EVENT_SIZE)
+            if crate::sync::fatal_signal_pending() || !uaccess::fault_in_for_write(out, EVENT_SIZE)
             {
                 return Err(EFAULT);
             }
@@ -598,15 +620,37 @@ impl Context {
         Err(EINVAL)
     }
 
-    /// Destroys the context (fs/aio.c's `kill_ioctx()` and what follows it): takes it off the
-    /// tables that name it, cancels the timers, waits for everything in flight, unmaps the ring
-    /// if the caller owns it and the mapping is still the ring, and frees the ring. Process
-    /// context only. Of concurrent calls (DESTROY, closing the file, the address space's death),
-    /// one destroys and the others fail with EINVAL.
+    /// DESTROY (fs/aio.c's `io_destroy()`): destroys the context and returns once it is gone.
+    /// Of concurrent calls, one destroys; the others fail with EINVAL at once, as in fs/aio.c.
+    /// Process context only.
     pub(crate) fn destroy(&self) -> Result {
         if self.dead.swap(true, Ordering::SeqCst) {
             return Err(EINVAL);
         }
+        self.kill();
+        Ok(())
+    }
+
+    /// Destroys the context for a file being closed or an address space dying, and returns once
+    /// it is gone, whoever destroys it: if another task got there first, this waits for it to
+    /// finish, as `exit_aio()` waits for every context's requests. Process context only.
+    pub(crate) fn destroy_and_wait(&self) {
+        if !self.dead.swap(true, Ordering::SeqCst) {
+            self.kill();
+            return;
+        }
+        while !self.torn_down.load(Ordering::Acquire) {
+            self.wait
+                .wait(None, false, || self.torn_down.load(Ordering::Acquire));
+        }
+    }
+
+    /// Tears down a context that this call marked dead (fs/aio.c's `kill_ioctx()` and what
+    /// follows it): takes it off the file's table, cancels the timers and polls, waits for
+    /// everything in flight (every request has put its file before it ends), unmaps the ring
+    /// if the caller owns it, frees the ring, and only then takes it off its address space's
+    /// table, so that the address space's death waits for all of it.
+    fn kill(&self) {
         self.unfile();
         // Stop every timer that has not fired; complete those outside `ctx_lock`. A timer that
         // has fired stays on the list, where the irq_work will look for it.
@@ -641,14 +685,19 @@ impl Context {
         // Reapers asleep in getevents see the context dead.
         self.wait.wake_up_all();
         self.wait_idle();
-        let file = self.teardown();
+        let (file, mm_contexts) = self.teardown();
+        if let Some(mm_contexts) = mm_contexts {
+            drop(mm_contexts.remove(self.mm_index(), self));
+        }
         self.shared.unaccount_events(self.max_reqs);
+        self.torn_down.store(true, Ordering::Release);
+        self.wait.wake_up_all();
         // Last, as the ring file may hold the last references to the module.
         drop(file);
-        Ok(())
     }
 
-    /// Takes the context off the file's table and its address space's: nobody finds it any more.
+    /// Takes the context off the file's table: nobody finds it by its id any more. Its address
+    /// space's table keeps it until it is torn down.
     fn unfile(&self) {
         let from_file = {
             let mut table = self.table.lock();
@@ -659,14 +708,6 @@ impl Context {
             }
         };
         drop(from_file);
-        let from_mm = self
-            .ring
-            .lock()
-            .resources()
-            .mm_contexts
-            .as_ref()
-            .and_then(|contexts| contexts.remove(self.serial));
-        drop(from_mm);
     }
 
     /// Waits, uninterruptibly, until no request is in flight.
@@ -677,17 +718,18 @@ impl Context {
         }
     }
 
-    /// Takes the ring apart in the seed patch's order: under `ring_lock`, unmap (if this is the
-    /// owner and the mapping is still the ring), disconnect the ring file from the context (no
-    /// migration can reach it afterwards), then take the folios out and put them. Returns the
-    /// disconnected file, for the caller to drop last.
-    fn teardown(&self) -> Option<RingFile> {
+    /// Takes the ring apart in the seed patch's order: under `ring_lock`, unmap what is left of
+    /// the ring's mapping at its address (if this is the owner), disconnect the ring file from
+    /// the context (no migration can reach it afterwards), then take the folios out and put
+    /// them. Returns the disconnected file, for the caller to drop last, and the address
+    /// space's table, to take the context off.
+    fn teardown(&self) -> (Option<RingFile>, Option<MmContextsRef>) {
         let mut guard = self.ring.lock();
         let resources = guard.resources();
         if let (Some(file), Some(owner)) = (&resources.file, &resources.owner_mm) {
             if owner.is_current() {
                 // Failing to unmap leaves a dead mapping (SIGBUS on access), nothing worse.
-                let _ = crate::mm::unmap_if_mapping_of(
+                let _ = crate::mm::unmap_ring_pieces(
                     file,
                     self.user_id.load(Ordering::Acquire) as usize,
                     self.nr_pages * PAGE_SIZE,
@@ -704,7 +746,6 @@ impl Context {
         drop(guard);
         drop(folios);
         drop(owner_mm);
-        drop(mm_contexts);
-        file
+        (file, mm_contexts)
     }
 }

@@ -15,11 +15,13 @@ use kernel::{
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, SpinLock},
+    types::ARef,
     uaccess::{UserPtr, UserSlice},
 };
 
 use crate::{
     context::{Context, AIO_KEY_OFFSET},
+    folio::Folio,
     fs::{RingFile, RingOps},
     migrate::RING_AOPS,
     mm::{self, Mm},
@@ -60,7 +62,8 @@ pub(crate) fn refile_displaced(table: &mut RBTree<ContextKey, Arc<Context>>, key
         return;
     };
     if let Some(node) = table.remove_node(key) {
-        let id = DISPLACED | displaced.serial();
+        // Unique among the contexts of its address space while it lives.
+        let id = DISPLACED | u64::from(displaced.mm_index());
         displaced.set_user_id(id);
         table.insert(
             node.into_reservation()
@@ -103,6 +106,7 @@ impl FileContexts {
 
     /// `io_setup()`: creates a context with room for `nr_events` events in flight and maps its
     /// ring into the caller; returns the context id.
+    #[inline(never)]
     pub(crate) fn setup(&self, nr_events: u32, flags: u32) -> Result<u64> {
         // fs/aio.c doubles `nr_events` as a u32 before its overflow check: from 2^31 on it
         // wraps, passes, and the event limit says EAGAIN instead. Here that is EAGAIN whatever
@@ -136,13 +140,52 @@ impl FileContexts {
         let mm_contexts = MmContextsRef::current()?;
         let file_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mm_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let mut folios = KVec::with_capacity(nr_pages, GFP_KERNEL)?;
 
-        let serial = self.shared.next_serial();
-        let ctx = Arc::pin_init(
+        let ctx = self.new_context(owner_addr, max_reqs, nr_pages, nr_events)?;
+
+        // Hold `ring_lock` until setup is complete: from the moment the ring file exists,
+        // migration can find the context through it and must not see it half made.
+        let mut guard = ctx.ring().lock();
+        let (file, folios, addr) = Self::make_ring(&ctx, nr_pages)?;
+        // `id` is the context's index in its address space's table, set once it is filed there;
+        // until then `~0U`, as fs/aio.c writes it.
+        let header = SharedHeader::of(folios.first().ok_or(EINVAL)?);
+        header.init(u32::MAX, nr_events.get());
+
+        guard.lock_completions().install_folios(folios);
+        guard.resources().file = Some(file);
+        guard.resources().owner_mm = Some(owner_mm);
+
+        // The context is complete: make it visible, to its address space's death (which gives it
+        // its index, the header's `id`) and to lookups.
+        let index = mm_contexts.insert(ctx.clone(), mm_node);
+        ctx.set_mm_index(index);
+        if let Some(page0) = guard.folios().first() {
+            SharedHeader::of(page0).set_id(index);
+        }
+        {
+            let mut table = self.table.lock();
+            refile_displaced(&mut table, &(owner_addr, addr as u64));
+            ctx.set_user_id(addr as u64);
+            table.insert(file_node.into_node(ctx.key(), ctx.clone()));
+        }
+        guard.resources().mm_contexts = Some(mm_contexts);
+        drop(guard);
+        Ok(addr as u64)
+    }
+
+    /// A new context of this file, built in place.
+    #[inline(never)]
+    fn new_context(
+        &self,
+        owner_addr: usize,
+        max_reqs: u32,
+        nr_pages: usize,
+        nr_events: NonZeroU32,
+    ) -> Result<Arc<Context>> {
+        Arc::pin_init(
             Context::new(
                 self.shared,
-                serial,
                 &self.table,
                 owner_addr,
                 max_reqs,
@@ -150,42 +193,28 @@ impl FileContexts {
                 nr_events,
             ),
             GFP_KERNEL,
-        )?;
+        )
+    }
 
-        // Hold `ring_lock` until setup is complete: from the moment the ring file exists,
-        // migration can find the context through it and must not see it half made.
-        let mut guard = ctx.ring().lock();
-        let file = RingFile::new(nr_pages, (&*ctx as *const Context).cast(), &ring_ops())?;
+    /// The ring of `ctx`, whose `ring_lock` the caller holds: its file, its `nr_pages` folios,
+    /// and its address in the caller, where it is mapped.
+    #[inline(never)]
+    fn make_ring(ctx: &Context, nr_pages: usize) -> Result<(RingFile, KVec<ARef<Folio>>, usize)> {
+        let mut folios = KVec::with_capacity(nr_pages, GFP_KERNEL)?;
+        let file = RingFile::new(nr_pages, (ctx as *const Context).cast(), &ring_ops())?;
         for index in 0..nr_pages {
             folios.push(file.create_folio(index)?, GFP_KERNEL)?;
         }
-        let size = nr_pages * PAGE_SIZE;
         // As fs/aio.c: EINTR when killed while waiting for `mmap_lock`, otherwise ENOMEM.
-        let addr =
-            mm::map_shared(&file, size).map_err(|err| if err == EINTR { EINTR } else { ENOMEM })?;
-
-        SharedHeader::of(folios.first().ok_or(EINVAL)?).init(serial as u32, nr_events.get());
-
-        guard.lock_completions().install_folios(folios);
-        guard.resources().file = Some(file);
-        guard.resources().owner_mm = Some(owner_mm);
-
-        // The context is complete: make it visible, to lookups and to its address space's death.
-        {
-            let mut table = self.table.lock();
-            refile_displaced(&mut table, &(owner_addr, addr as u64));
-            ctx.set_user_id(addr as u64);
-            table.insert(file_node.into_node(ctx.key(), ctx.clone()));
-        }
-        mm_contexts.insert(serial, ctx.clone(), mm_node);
-        guard.resources().mm_contexts = Some(mm_contexts);
-        drop(guard);
-        Ok(addr as u64)
+        let addr = mm::map_shared(&file, nr_pages * PAGE_SIZE)
+            .map_err(|err| if err == EINTR { EINTR } else { ENOMEM })?;
+        Ok((file, folios, addr))
     }
 
     /// `io_submit()`: submits up to `nr` iocbs whose user addresses are at `iocbpp`; returns how
     /// many were queued. Stops at the first bad one and fails with its error only if it was the
     /// first.
+    #[inline(never)]
     pub(crate) fn submit(&self, user_id: u64, nr: i64, iocbpp: UserPtr) -> Result<usize> {
         if nr < 0 {
             return Err(EINVAL);
@@ -202,35 +231,24 @@ impl FileContexts {
         }
     }
 
-    /// Submits the iocbs until the first that fails: how many were queued, and its error.
-    /// The pointers are read a batch at a time; a batch that cannot be read whole is read one
-    /// by one, so that those before an unreadable pointer are submitted, as in fs/aio.c.
+    /// Submits the iocbs until the first that fails: how many were queued, and its error. Each
+    /// pointer is read just before its iocb is submitted, as fs/aio.c's `get_user()` does: an
+    /// earlier iocb may have rewritten it (a read into the pointer array).
     fn submit_all(
         ctx: &Arc<Context>,
         nr: usize,
         iocbpp: UserPtr,
         noops: &mut NoopBatch,
     ) -> (usize, Result) {
-        // Eight at a time: a small array, zeroed on every SUBMIT.
-        let mut pointers = [0u64; 8];
-        let mut submitted = 0;
-        while submitted < nr {
+        for submitted in 0..nr {
             let at = iocbpp.wrapping_add(submitted * size_of::<u64>());
-            let mut chunk = (nr - submitted).min(pointers.len());
-            if uaccess::read_user_u64s(at, &mut pointers[..chunk]).is_err() {
-                chunk = 1;
-                if let Err(err) = uaccess::read_user_u64s(at, &mut pointers[..1]) {
-                    return (submitted, Err(err));
-                }
-            }
-            for &user_iocb in &pointers[..chunk] {
-                if let Err(err) = ctx.submit_one(user_iocb as UserPtr, noops) {
-                    return (submitted, Err(err));
-                }
-                submitted += 1;
+            let result = uaccess::read_user_u64(at)
+                .and_then(|user_iocb| ctx.submit_one(user_iocb as UserPtr, noops));
+            if let Err(err) = result {
+                return (submitted, Err(err));
             }
         }
-        (submitted, Ok(()))
+        (nr, Ok(()))
     }
 
     /// `io_getevents()`; `deadline` as for [`Context::get_events`].
@@ -274,6 +292,7 @@ impl FileContexts {
     }
 
     /// fs/aio.c's `do_io_getevents()`.
+    #[inline(never)]
     fn do_get_events(
         &self,
         user_id: u64,
@@ -317,7 +336,7 @@ impl Drop for FileContexts {
 
 /// Destroys every context of `table`, taking them off one at a time: destroying sleeps, so the
 /// lock is not held meanwhile. A context that is already dead is being destroyed by another
-/// thread, which finishes the job.
+/// thread: this waits until it is gone.
 pub(crate) fn destroy_all<K: Ord + Copy>(table: &SpinLock<RBTree<K, Arc<Context>>>) {
     loop {
         let next = {
@@ -326,6 +345,6 @@ pub(crate) fn destroy_all<K: Ord + Copy>(table: &SpinLock<RBTree<K, Arc<Context>
             key.and_then(|key| table.remove(&key))
         };
         let Some(ctx) = next else { break };
-        let _ = ctx.destroy();
+        ctx.destroy_and_wait();
     }
 }

@@ -336,6 +336,12 @@ impl Drop for RingFile {
 /// A counted reference to an open file of the submitter's (`fget()`), held from submission until
 /// the request that uses it completes, as fs/aio.c holds `req->ki_filp`.
 ///
+/// Dropped only in a user task (`fput()`: the file is released before the task returns to user
+/// space or exits) or on the module's workqueue (`__fput_sync()`: released before the drop
+/// returns), never in interrupt context or another's kernel thread, where `fput()` would leave
+/// the release to a global list, after the request has ended: requests that complete there
+/// hand themselves to the module's workqueue first.
+///
 /// # Invariants
 ///
 /// `file` holds a reference from `fget()`, given back on drop.
@@ -392,7 +398,15 @@ impl FileRef {
 
 impl Drop for FileRef {
     fn drop(&mut self) {
-        // SAFETY: The reference is ours (type invariant) and not used again.
-        unsafe { sys::fput(self.file.as_ptr()) };
+        if crate::timer::in_kthread() {
+            // The module's workqueue (see the type's documentation): released now, so that the
+            // request it belonged to ends after it.
+            // SAFETY: The reference is ours (type invariant) and not used again; a kernel thread
+            // may put a file synchronously.
+            unsafe { sys::__fput_sync(self.file.as_ptr()) };
+        } else {
+            // SAFETY: The reference is ours (type invariant) and not used again.
+            unsafe { sys::fput(self.file.as_ptr()) };
+        }
     }
 }

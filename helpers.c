@@ -62,6 +62,11 @@ unsigned long rust_aio_spin_lock_irqsave(spinlock_t *lock)
 	return flags;
 }
 
+bool rust_aio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
+{
+	return spin_trylock_irqsave(lock, *flags);
+}
+
 void rust_aio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
 {
 	spin_unlock_irqrestore(lock, flags);
@@ -218,6 +223,16 @@ bool rust_aio_in_hardirq(void)
 	return in_hardirq();
 }
 
+bool rust_aio_in_user_task(void)
+{
+	return in_task() && !(current->flags & PF_KTHREAD);
+}
+
+bool rust_aio_in_kthread(void)
+{
+	return in_task() && (current->flags & PF_KTHREAD);
+}
+
 void rust_aio_eventfd_signal(struct eventfd_ctx *ctx)
 {
 	eventfd_signal(ctx);
@@ -272,6 +287,11 @@ efault:
 int rust_aio_put_user_u32(u32 value, void __user *dst)
 {
 	return put_user(value, (u32 __user *)dst);
+}
+
+int rust_aio_put_user_u64(u64 value, void __user *dst)
+{
+	return put_user(value, (u64 __user *)dst);
 }
 
 int rust_aio_kiocb_prep(struct kiocb *ki, struct file *filp, loff_t pos, bool eventfd,

@@ -36,6 +36,7 @@ void rust_aio_udelay(unsigned long usecs);
 
 /* Spinlocks: the IRQ-saving backend (sync.rs), i_private_lock (mm.rs). */
 unsigned long rust_aio_spin_lock_irqsave(spinlock_t *lock);
+bool rust_aio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
 void rust_aio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 void rust_aio_spin_lock(spinlock_t *lock);
 void rust_aio_spin_unlock(spinlock_t *lock);
@@ -87,6 +88,9 @@ void rust_aio_hrtimer_init(struct hrtimer *timer,
 void rust_aio_eventfd_signal(struct eventfd_ctx *ctx);
 void rust_aio_init_irq_work(struct irq_work *work, void (*func)(struct irq_work *));
 bool rust_aio_in_hardirq(void);
+/* Process context of a user task (not an interrupt, not a kernel thread). */
+bool rust_aio_in_user_task(void);
+bool rust_aio_in_kthread(void);
 
 /* Address spaces: contexts die with theirs. */
 struct mmu_notifier_ops;
@@ -97,6 +101,7 @@ struct mmu_notifier *rust_aio_mmu_notifier_get(const struct mmu_notifier_ops *op
 unsigned long rust_aio_copy_to_user_nofault(void __user *to, const void *from, unsigned long n);
 int rust_aio_get_user_u64s(u64 *dst, const void __user *src, unsigned int n);
 int rust_aio_put_user_u32(u32 value, void __user *dst);
+int rust_aio_put_user_u64(u64 value, void __user *dst);
 
 /*
  * Reads and writes (kiocb.rs): fs/aio.c's aio_prep_rw() for a kiocb that is

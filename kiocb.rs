@@ -56,6 +56,12 @@ pub(crate) struct Setup {
 #[repr(transparent)]
 pub(crate) struct Kiocb(Opaque<sys::kiocb>);
 
+// SAFETY: A kiocb is handed between the submitter and the file system, which completes it from
+// any context; its pointers (the file, the completion function) are valid from any thread.
+unsafe impl Send for Kiocb {}
+// SAFETY: Shared references only read it or pass it to the file system, which serialises itself.
+unsafe impl Sync for Kiocb {}
+
 impl Kiocb {
     /// A kiocb that [`Kiocb::prep`] has still to fill in.
     pub(crate) const fn uninit() -> Self {
@@ -146,6 +152,7 @@ impl IovIter {
 /// with `vectored` an array of `len` `struct iovec`s at `buf` (`import_iovec()`: EFAULT, EINVAL
 /// for more than `UIO_MAXIOV` or a total that overflows), and runs `f` with the iterator; the
 /// copy of the iovecs lives until `f` returns.
+#[inline(never)]
 pub(crate) fn with_user_iter<R>(
     direction: Direction,
     buf: u64,

@@ -38,9 +38,11 @@ impl Vma {
         unsafe { sys::rust_aio_vma_start(self.0.get()) as usize }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        // SAFETY: As above.
-        unsafe { sys::rust_aio_vma_end(self.0.get()) as usize - self.start() }
+
+    /// The VMA's offset in its file, in pages.
+    pub(crate) fn pgoff(&self) -> usize {
+        // SAFETY: The VMA is valid and its offset stable under `mmap_lock` (`from_raw`).
+        unsafe { (*self.0.get()).vm_pgoff as usize }
     }
 
     /// The address space the VMA belongs to (for comparison only).
@@ -163,31 +165,49 @@ pub(crate) fn map_shared(file: &RingFile, size: usize) -> Result<usize> {
     Ok(addr as usize)
 }
 
-/// Unmaps `[addr, addr + size)` from the calling process if, and only if, it is exactly one
-/// mapping of `file`: a ring that user space unmapped or moved must not take another mapping
-/// down with it.
+/// Unmaps from the calling process what is left of `file`'s mapping at `[addr, addr + size)`:
+/// each piece of that range that still maps `file` at its own offset (user space may have split
+/// the mapping, unmapped or replaced parts of it, or moved them away). Nothing else is unmapped:
+/// a mapping that replaced part of the ring stays.
 ///
-/// Between the check and the unmap, another thread of the same process could replace the
-/// mapping; that process only races itself, and the kernel is not at risk.
-pub(crate) fn unmap_if_mapping_of(file: &RingFile, addr: usize, size: usize) -> Result {
+/// Between the look and the unmap, another thread of the same process could replace a piece;
+/// that process only races itself, and the kernel is not at risk.
+pub(crate) fn unmap_ring_pieces(file: &RingFile, addr: usize, size: usize) -> Result {
     let mm = current_mm().cast_mut();
     if mm.is_null() {
         return Ok(());
     }
-    // SAFETY: `mm` is live; its VMAs are stable while `mmap_lock` is held for reading.
-    let ours = unsafe {
-        sys::rust_aio_mmap_read_lock(mm);
-        let vma = sys::find_vma(mm, addr as c_ulong);
-        let ours = !vma.is_null()
-            && sys::rust_aio_vma_start(vma) == addr as c_ulong
-            && sys::rust_aio_vma_end(vma) == (addr + size) as c_ulong
-            && core::ptr::eq((*vma).vm_file, file.as_ptr());
-        sys::rust_aio_mmap_read_unlock(mm);
-        ours
-    };
-    if ours {
-        // SAFETY: Unmapping a range of the caller's own address space.
-        to_result(unsafe { sys::vm_munmap(addr as c_ulong, size) })?;
+    let end = addr.saturating_add(size);
+    let mut cursor = addr;
+    while cursor < end {
+        // SAFETY: `mm` is the caller's, live; its VMAs are stable while `mmap_lock` is held for
+        // reading.
+        let piece = unsafe {
+            sys::rust_aio_mmap_read_lock(mm);
+            let vma = sys::find_vma(mm, cursor as c_ulong);
+            let piece = if vma.is_null() {
+                None
+            } else {
+                let start = (sys::rust_aio_vma_start(vma) as usize).max(cursor);
+                let stop = (sys::rust_aio_vma_end(vma) as usize).min(end);
+                let at_own_offset = ((*vma).vm_pgoff as usize)
+                    .checked_mul(sys::PAGE_SIZE)
+                    .and_then(|offset| sys::rust_aio_vma_start(vma).checked_sub(offset as _))
+                    == Some(addr as c_ulong);
+                let ours = core::ptr::eq((*vma).vm_file, file.as_ptr()) && at_own_offset;
+                (start < stop).then_some((start, stop, ours))
+            };
+            sys::rust_aio_mmap_read_unlock(mm);
+            piece
+        };
+        let Some((start, stop, ours)) = piece else {
+            break;
+        };
+        if ours {
+            // SAFETY: Unmapping a range of the caller's own address space.
+            to_result(unsafe { sys::vm_munmap(start as c_ulong, stop - start) })?;
+        }
+        cursor = stop;
     }
     Ok(())
 }

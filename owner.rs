@@ -20,7 +20,8 @@ use kernel::{
 
 use crate::{context::Context, sys};
 
-/// The contexts of one address space, by serial number (fs/aio.c's `mm->ioctx_table`).
+/// The contexts of one address space, by their index (fs/aio.c's `mm->ioctx_table`): a new
+/// context takes the lowest free one, which its ring header's `id` shows.
 ///
 /// # Invariants
 ///
@@ -33,7 +34,7 @@ pub(crate) struct MmContexts {
     /// First, so that the C struct's address is the whole one's.
     notifier: Opaque<sys::mmu_notifier>,
     #[pin]
-    contexts: SpinLock<RBTree<u64, Arc<Context>>>,
+    contexts: SpinLock<RBTree<u32, Arc<Context>>>,
 }
 
 /// The notifier operations of [`MmContexts`].
@@ -91,22 +92,32 @@ impl MmContextsRef {
         unsafe { self.ptr.as_ref() }
     }
 
-    /// Adds a new context under its serial number.
+    /// Adds a new context under the lowest free index (fs/aio.c's `ioctx_add_table()`), which
+    /// it returns.
     pub(crate) fn insert(
         &self,
-        serial: u64,
         ctx: Arc<Context>,
-        reservation: RBTreeNodeReservation<u64, Arc<Context>>,
-    ) {
-        self.contexts()
-            .contexts
-            .lock()
-            .insert(reservation.into_node(serial, ctx));
+        reservation: RBTreeNodeReservation<u32, Arc<Context>>,
+    ) -> u32 {
+        let mut contexts = self.contexts().contexts.lock();
+        // The keys come in order: the first that is not its own position ends a run from 0.
+        let index = contexts
+            .keys()
+            .zip(0u32..)
+            .find(|(key, position)| **key != *position)
+            .map_or(contexts.iter().count() as u32, |(_, position)| position);
+        contexts.insert(reservation.into_node(index, ctx));
+        index
     }
 
-    /// Takes a context off (destroy); `None` if `release` already did.
-    pub(crate) fn remove(&self, serial: u64) -> Option<Arc<Context>> {
-        self.contexts().contexts.lock().remove(&serial)
+    /// Takes `ctx` off its index (destroy, once it is torn down); nothing if `release` already
+    /// took it.
+    pub(crate) fn remove(&self, index: u32, ctx: &Context) -> Option<Arc<Context>> {
+        let mut contexts = self.contexts().contexts.lock();
+        match contexts.get(&index) {
+            Some(filed) if core::ptr::eq(&**filed, ctx) => contexts.remove(&index),
+            _ => None,
+        }
     }
 }
 
@@ -130,7 +141,8 @@ impl MmContexts {
     }
 
     /// The address space is being torn down: every context it still owns is destroyed, as
-    /// `exit_aio()` does. Process context, no locks held; may sleep.
+    /// `exit_aio()` does, and this waits until they are all gone, their I/O included, even those
+    /// another task is destroying. Process context, no locks held; may sleep.
     fn release(&self) {
         crate::file::destroy_all(&self.contexts);
     }

@@ -6,19 +6,26 @@
 //!
 //! At submit the file is polled and the request's wait entry added to the file's wait queue; if
 //! an event is there already, the request completes at once. Otherwise the file's wake-ups call
-//! [`poll_wake`], under the file's queue lock, in any context: a wake-up that names its events
-//! takes the request off the queue with them (fs/aio.c completes it there; we let the work
-//! do it, which takes no lock of the file's), one that does not schedules the work, which polls
-//! the file again ([`PollRequest::run`]). A queue that goes away (`POLLFREE`) cancels the
-//! request. As in fs/aio.c, the request's state (`work_scheduled`, `work_need_resched`,
-//! `cancelled`) changes under the lock of the queue it waits on.
+//! [`poll_wake`], under the file's queue lock, in any context. As in fs/aio.c's
+//! `aio_poll_wake()`: a wake-up that names its events, while the work is not scheduled, *tries*
+//! `ctx_lock_polls` and, if it gets it, takes the request off the queue and off the pending list
+//! and completes it right there (so the event is in the ring when the waker returns), or, with
+//! an eventfd to signal, leaves the posting to the work (signalling an eventfd under another
+//! file's queue lock could come back through epoll to that lock). Any other wake-up schedules
+//! the work, which polls the file again ([`PollRequest::run`]). A queue that goes away
+//! (`POLLFREE`) cancels the request. As in fs/aio.c, the request's state (`work_scheduled`,
+//! `work_need_resched`, `cancelled`) changes under the lock of the queue it waits on.
 //!
-//! The queue's lock is only ever taken under the context's `ctx_lock_polls`, with interrupts off.
+//! The queue's lock is taken under the context's `ctx_lock_polls`, with interrupts off; the wake
+//! function, which holds the queue's lock, only tries `ctx_lock_polls` (a trylock orders
+//! nothing).
 //!
 //! Lifetime: the request is an `Arc`, held by its context's pending list while it can be
 //! cancelled, by its work while that is queued, and by the submitter; it is on the file's queue
 //! only while one of those holds it, and it is taken off the queue (under the queue's lock)
-//! before it completes.
+//! before it completes. The last reference is dropped in the submitter, CANCEL, DESTROY or the
+//! work, never in a wake function (which hands it to the work): dropping it puts the polled
+//! file, which must not happen from interrupt context (`FileRef`).
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
@@ -37,7 +44,7 @@ use crate::{
     fs::FileRef,
     pollwait::{self, PolledHead, WaitEntry},
     request::Completion,
-    sync::IrqSpinLockGuard,
+    sync::TryIrqSpinLockGuard,
     sys,
 };
 
@@ -61,8 +68,11 @@ pub(crate) struct PollRequest {
     work_scheduled: AtomicBool,
     /// Under the queue's lock: a wake-up came while the work was scheduled.
     work_need_resched: AtomicBool,
-    /// The events of the wake-up that took the request off the queue, for the work (0: none).
+    /// The events of the wake-up that took the request off the queue, for the work to post
+    /// (0: none).
     ready: AtomicU32,
+    /// A wake-up completed the request: its work only drops it.
+    finished: AtomicBool,
     completion: Completion,
     /// Declared before `in_flight`: put before the request stops counting as in flight.
     file: FileRef,
@@ -86,6 +96,7 @@ impl PollRequest {
     /// Submits a poll of `file` for `events` (already demangled); SUBMIT's error if it could not
     /// be queued (EINVAL: the file cannot be polled and has none of the events now, or it
     /// offered a second wait queue). fs/aio.c's `aio_poll()`.
+    #[inline(never)]
     pub(crate) fn submit(
         ctx: &Arc<Context>,
         file: FileRef,
@@ -105,6 +116,7 @@ impl PollRequest {
                 work_scheduled: AtomicBool::new(false),
                 work_need_resched: AtomicBool::new(false),
                 ready: AtomicU32::new(0),
+                finished: AtomicBool::new(false),
                 completion,
                 file,
                 in_flight,
@@ -182,18 +194,30 @@ impl PollRequest {
     /// Only from the entry's wake function.
     unsafe fn woken(&self, mask: u32) {
         if mask != 0 && !self.work_scheduled.load(Ordering::Relaxed) {
-            // The events are there: off the queue with them (fs/aio.c completes the request here;
-            // the work does, without taking any lock under the file's).
-            self.ready.store(mask, Ordering::Relaxed);
-            // SAFETY: In the wake function, under the queue's lock.
-            unsafe { self.wait.remove_in_wake() };
-            self.work_scheduled.store(true, Ordering::Relaxed);
-            self.schedule_work();
-            // Last, as fs/aio.c does: once the head is clear, cancel and destroy no longer wait
-            // for this queue's lock, and may drop their reference; the work holds one now.
-            // SAFETY: In the wake function, under the queue's lock, the entry off the queue.
-            unsafe { self.head.clear_in_wake() };
-            return;
+            // The queue's lock comes after `ctx_lock_polls`: only try it.
+            if let Some(mut pending) = self.in_flight.ctx().pending_polls().try_lock() {
+                // SAFETY: In the wake function, under the queue's lock.
+                unsafe { self.wait.remove_in_wake() };
+                // SAFETY: A poll request is only ever on its context's pending list.
+                let listed = unsafe { pending.remove(self) };
+                drop(pending);
+                if self.completion.eventfd.is_some() {
+                    // The work posts it, and signals the eventfd there.
+                    self.ready.store(mask, Ordering::Relaxed);
+                } else {
+                    self.complete(mask);
+                    self.finished.store(true, Ordering::Release);
+                }
+                // The work drops the request (and puts its file) in process context; it holds a
+                // reference from here on.
+                self.work_scheduled.store(true, Ordering::Relaxed);
+                self.schedule_work();
+                drop(listed);
+                // Last: once the head is clear, nothing locks this queue through the request.
+                // SAFETY: In the wake function, under the queue's lock, the entry off the queue.
+                unsafe { self.head.clear_in_wake() };
+                return;
+            }
         }
         if self.work_scheduled.load(Ordering::Relaxed) {
             self.work_need_resched.store(true, Ordering::Relaxed);
@@ -217,7 +241,7 @@ impl PollRequest {
     /// completes it with `res` 0. fs/aio.c's `aio_poll_cancel()`. Under the pending list's lock
     /// (`_pending`), with interrupts off: the file's wake-ups may take its queue's lock in
     /// (soft) IRQ, and fs/aio.c itself takes it from softirq.
-    pub(crate) fn cancel(&self, _pending: &IrqSpinLockGuard<'_, List<PollRequest>>) {
+    pub(crate) fn cancel(&self, _pending: &TryIrqSpinLockGuard<'_, List<PollRequest>>) {
         if let Some(_locked) = self.head.lock(&self.wait) {
             self.cancelled.store(true, Ordering::Relaxed);
             if !self.work_scheduled.load(Ordering::Relaxed) {
@@ -228,12 +252,10 @@ impl PollRequest {
         // Else a wake-up took it off the queue: its work is scheduled already.
     }
 
-    /// Whether this is the request submitted from user address `obj` and it can still be
-    /// cancelled: not once a wake-up brought its events (fs/aio.c completes it in the wake-up and
-    /// takes it off the list there; here its work does both a little later, and cancel must not
-    /// find it meanwhile: EINVAL, and its event has the events).
+    /// Whether this is the request submitted from user address `obj` (on the pending list, it
+    /// can still be cancelled: a wake-up that brought its events took it off).
     pub(crate) fn is_cancellable(&self, obj: u64) -> bool {
-        self.completion.event.obj == obj && self.ready.load(Ordering::Relaxed) == 0
+        self.completion.event.obj == obj
     }
 }
 
@@ -243,6 +265,10 @@ impl WorkItem for PollRequest {
     /// fs/aio.c's `aio_poll_complete_work()`: polls the file again (unless a wake-up brought the
     /// events or the request was cancelled); if nothing is there yet, waits on, else completes.
     fn run(this: Arc<PollRequest>) {
+        if this.finished.load(Ordering::Acquire) {
+            // Completed by its wake-up, which left the last reference to us.
+            return;
+        }
         let ready = this.ready.load(Ordering::Relaxed);
         let mut mask = ready;
         if ready == 0 && !this.cancelled.load(Ordering::Relaxed) {

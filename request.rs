@@ -28,7 +28,7 @@ use kernel::{
 };
 
 use crate::{
-    context::Context,
+    context::{Context, InFlight},
     cred::Credentials,
     fs::FileRef,
     sys,
@@ -41,14 +41,19 @@ pub(crate) struct Completion {
     pub(crate) eventfd: Option<EventFd>,
 }
 
-/// NOOPs completed by one SUBMIT, posted together when it ends (or when this is full): one
-/// `completion_lock`, one wake-up, one update of the requests in flight for all of them.
-///
+/// NOOPs completed by one SUBMIT, posted together: one `completion_lock`, one wake-up, one update
+/// of the requests in flight for a run of consecutive NOOPs. The run is posted when SUBMIT
+/// reaches an iocb of another kind, when it ends, or when the batch is full. The batch lives on
+/// the heap, allocated by the run's first NOOP (the SUBMIT's stack is the file system's too:
+/// reads and writes run beneath it); if it cannot be, each NOOP is posted alone.
+pub(crate) struct NoopBatch {
+    batch: Option<KBox<Batch>>,
+}
+
 /// # Invariants
 ///
-/// The first `len` entries of `events` are initialised (nothing is zeroed up front: this lives
-/// on the stack of every SUBMIT).
-pub(crate) struct NoopBatch {
+/// The first `len` entries of `events` are initialised.
+struct Batch {
     events: [MaybeUninit<sys::io_event>; NOOP_BATCH],
     eventfds: [Option<EventFd>; NOOP_BATCH],
     len: usize,
@@ -58,36 +63,63 @@ const NOOP_BATCH: usize = 32;
 
 impl NoopBatch {
     pub(crate) fn new() -> Self {
-        Self {
-            events: [const { MaybeUninit::uninit() }; NOOP_BATCH],
-            eventfds: [const { None }; NOOP_BATCH],
-            len: 0,
+        Self { batch: None }
+    }
+
+    /// An empty batch on the heap, built in place (it is too big for the stack).
+    fn alloc() -> Option<KBox<Batch>> {
+        let mut batch = KBox::<Batch>::new_uninit(GFP_KERNEL).ok()?;
+        let slot = batch.as_mut_ptr();
+        // SAFETY: `slot` is valid for writes; the events may stay uninitialised (`MaybeUninit`),
+        // every other field is written here, each in place.
+        unsafe {
+            for i in 0..NOOP_BATCH {
+                (&raw mut (*slot).eventfds[i]).write(None);
+            }
+            (&raw mut (*slot).len).write(0);
         }
+        // SAFETY: Every field is initialised (above); INVARIANT: `len` is 0.
+        Some(unsafe { batch.assume_init() })
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.len == NOOP_BATCH
+        self.batch
+            .as_ref()
+            .is_some_and(|batch| batch.len == NOOP_BATCH)
     }
 
-    pub(crate) fn push(&mut self, completion: Completion) {
-        if let (Some(event), Some(eventfd)) = (
-            self.events.get_mut(self.len),
-            self.eventfds.get_mut(self.len),
-        ) {
-            event.write(completion.event);
-            *eventfd = completion.eventfd;
-            // INVARIANT: The entry at the old `len` was just written.
-            self.len += 1;
+    /// Adds a NOOP's completion to the batch; gives it back if the batch cannot be allocated
+    /// (the caller posts it alone).
+    pub(crate) fn push(&mut self, completion: Completion) -> core::result::Result<(), Completion> {
+        if self.batch.is_none() {
+            self.batch = Self::alloc();
+        }
+        let Some(batch) = self.batch.as_deref_mut() else {
+            return Err(completion);
+        };
+        let len = batch.len;
+        match (batch.events.get_mut(len), batch.eventfds.get_mut(len)) {
+            (Some(event), Some(eventfd)) => {
+                event.write(completion.event);
+                *eventfd = completion.eventfd;
+                // INVARIANT: The entry at the old `len` was just written.
+                batch.len += 1;
+                Ok(())
+            }
+            _ => Err(completion),
         }
     }
 
     /// How many NOOPs the batch holds.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.batch.as_ref().map_or(0, |batch| batch.len)
     }
 
     pub(crate) fn events(&self) -> &[sys::io_event] {
-        let events = self.events.get(..self.len).unwrap_or(&[]);
+        let Some(batch) = self.batch.as_ref() else {
+            return &[];
+        };
+        let events = batch.events.get(..batch.len).unwrap_or(&[]);
         // SAFETY: The first `len` entries are initialised (type invariant), and
         // `MaybeUninit<T>` has the layout of `T`.
         unsafe { &*(events as *const [MaybeUninit<sys::io_event>] as *const [sys::io_event]) }
@@ -96,12 +128,15 @@ impl NoopBatch {
     /// Signals the eventfds of the batch's NOOPs, whose events have been posted, and empties
     /// the batch.
     pub(crate) fn signal_and_clear(&mut self) {
-        for eventfd in self.eventfds.iter_mut().take(self.len) {
+        let Some(batch) = self.batch.as_deref_mut() else {
+            return;
+        };
+        for eventfd in batch.eventfds.iter_mut().take(batch.len) {
             if let Some(eventfd) = eventfd.take() {
                 eventfd.signal();
             }
         }
-        self.len = 0;
+        batch.len = 0;
     }
 }
 
@@ -307,28 +342,29 @@ impl WorkItem for WorkRequest {
 pub(crate) struct FsyncRequest {
     #[pin]
     work: Work<FsyncRequest>,
-    ctx: Arc<Context>,
     completion: Completion,
     file: FileRef,
     creds: Credentials,
     datasync: bool,
+    /// Last: the request ends once its file and credentials are put.
+    in_flight: InFlight,
 }
 
 impl FsyncRequest {
     pub(crate) fn new(
-        ctx: &Arc<Context>,
+        in_flight: InFlight,
         completion: Completion,
         file: FileRef,
         creds: Credentials,
         datasync: bool,
-    ) -> impl PinInit<Self> + '_ {
+    ) -> impl PinInit<Self> {
         pin_init!(FsyncRequest {
             work <- new_work!("rust_aio::FsyncRequest"),
-            ctx: ctx.clone(),
             completion,
             file,
             creds,
             datasync,
+            in_flight,
         })
     }
 }
@@ -341,12 +377,9 @@ impl WorkItem for FsyncRequest {
     type Pointer = Pin<KBox<FsyncRequest>>;
 
     /// As fs/aio.c: the event is posted, the file and the credentials are put, and only then
-    /// does the request stop counting as in flight.
+    /// does the request stop counting as in flight (dropping it).
     fn run(this: Pin<KBox<FsyncRequest>>) {
         let res = this.creds.run_as(|| this.file.fsync(this.datasync));
-        let ctx = this.ctx.clone();
-        ctx.post(&this.completion, Some(res));
-        drop(this);
-        ctx.end_request();
+        this.in_flight.ctx().post(&this.completion, Some(res));
     }
 }

@@ -144,6 +144,11 @@ impl SharedHeader {
         self.header_length
             .store(HEADER_SIZE as u32, Ordering::Relaxed);
     }
+
+    /// Sets `id` (setup, once the context has its index in its address space's table).
+    pub(crate) fn set_id(&self, id: u32) {
+        self.id.store(id, Ordering::Relaxed);
+    }
 }
 
 /// A ring's `completion_lock` data.

@@ -1,22 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The ring file's operations: its `file_operations` (`mmap` for setup, `release`) and the
-//! ring mapping's `vm_operations` (page-cache faults, `mremap`, which moves the context's id
-//! with the ring, and `may_split`, which refuses). The address-space operations, how its pages
-//! migrate, are `migrate.rs`'s.
+//! ring mapping's `vm_operations` (page-cache faults, and `mremap`, which moves the context's id
+//! with the ring's header). The mapping splits like any other (`munmap`, `mprotect`, `mbind` of
+//! a part of it), as fs/aio.c's does. The address-space operations, how its pages migrate, are
+//! `migrate.rs`'s.
 
-use kernel::{
-    error::from_result,
-    ffi::{c_int, c_ulong},
-    prelude::*,
-};
+use kernel::{error::from_result, ffi::c_int, prelude::*};
 
 use crate::{
     context::Context,
     fs::{RingFsPin, VmOperations},
     misc::{this_module, FileOperations},
     mm::{NewVma, Vma},
-    ring::PAGE_SIZE,
     sys,
 };
 
@@ -31,10 +27,9 @@ pub(crate) static RING_FOPS: FileOperations = FileOperations(sys::file_operation
     ..unsafe { core::mem::zeroed() }
 });
 
-/// The ring mapping's operations: page-cache faults, plus `mremap` and `may_split` hooks.
+/// The ring mapping's operations: page-cache faults, plus an `mremap` hook.
 static RING_VM_OPS: VmOperations = VmOperations(sys::vm_operations_struct {
     mremap: Some(ring_mremap),
-    may_split: Some(ring_may_split),
     fault: Some(sys::filemap_fault),
     map_pages: Some(sys::filemap_map_pages),
     page_mkwrite: Some(sys::filemap_page_mkwrite),
@@ -90,40 +85,22 @@ unsafe extern "C" fn ring_mremap(vma: *mut sys::vm_area_struct) -> c_int {
     })
 }
 
-/// The ring moved: the context id follows it, as in fs/aio.c's `aio_ring_mremap()`. Only the
-/// owner may move a live ring, and only as a whole: a forked child sees the mapping but owns no
-/// context (CVE-2023-52646), and a dead context's ring stays dead.
+/// The ring, or a piece of it, moved: a piece that holds the header takes the context id with
+/// it, as in fs/aio.c's `aio_ring_mremap()`; another piece leaves the id with the header
+/// (fs/aio.c moves the id to any piece, where no header is: the README's differences). Only the
+/// owner may move a live ring: a forked child sees the mapping but owns no context
+/// (CVE-2023-52646), and a dead context's ring stays dead.
 fn ring_moved(vma: &Vma) -> Result {
     let mapping = vma.file_mapping().ok_or(EINVAL)?;
     let private = mapping.lock_private();
     // SAFETY: These are the ring mapping's `vm_operations` (`RING_VM_OPS`), installed only on
     // mappings of a ring file: the VMA's file mapping is a ring's mapping.
     let ctx = unsafe { Context::of_ring(&private) }.ok_or(EINVAL)?;
-    if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() || vma.len() != ctx.nr_pages() * PAGE_SIZE {
+    if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() {
         return Err(EINVAL);
     }
-    if !ctx.move_to(vma.start() as u64) {
+    if vma.pgoff() == 0 && !ctx.move_to(vma.start() as u64) {
         return Err(EINVAL);
     }
     Ok(())
-}
-
-/// `may_split` of a ring mapping.
-///
-/// # Safety
-///
-/// Called by the kernel with a VMA of a ring mapping, valid for the call, with `mmap_lock` held.
-unsafe extern "C" fn ring_may_split(vma: *mut sys::vm_area_struct, _addr: c_ulong) -> c_int {
-    // SAFETY: The kernel passes a valid VMA, with `mmap_lock` held, for the call.
-    let vma = unsafe { Vma::from_raw(vma) };
-    from_result(|| {
-        ring_split(vma)?;
-        Ok(0)
-    })
-}
-
-/// A ring mapping is never split: `destroy` can then tell that the mapping at the context's
-/// address is still the whole ring before unmapping it.
-fn ring_split(_vma: &Vma) -> Result {
-    Err(EINVAL)
 }

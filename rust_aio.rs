@@ -102,17 +102,11 @@ pub(crate) struct Shared {
     /// Where timer requests go once their hrtimer has expired.
     #[pin]
     pub(crate) fired_timers: FiredTimers,
-    /// The next context's serial number.
-    serial: AtomicU64,
 }
 
 impl Shared {
     pub(crate) fn workqueue(&self) -> &kernel::workqueue::Queue {
         self.workqueue.queue()
-    }
-
-    pub(crate) fn next_serial(&self) -> u64 {
-        self.serial.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Accounts a new context's events against the module-wide limit (EAGAIN beyond it).
@@ -146,7 +140,6 @@ impl kernel::Module for RustAio {
         let shared = try_pin_init!(Shared {
             workqueue: WorkQueue::new()?,
             fired_timers <- FiredTimers::new(),
-            serial: AtomicU64::new(0),
         }? Error);
         // Mode 0666: like the aio system calls, the device is open to every user. The shared
         // state is ready before the device can be opened.
@@ -254,6 +247,21 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
             setup.ctx = ctx;
             if let Err(err) = writer.write(&setup) {
                 // As io_setup(): a context the caller cannot learn of is destroyed.
+                let _ = contexts.destroy(ctx);
+                return Err(err);
+            }
+            Ok(0)
+        }
+        sys::RUST_AIO_IOC_IO_SETUP => {
+            // As fs/aio.c's `io_setup()`: `*ctxp` read first (EFAULT), which must be 0 (EINVAL).
+            let setup: sys::rust_aio_io_setup = crate::uaccess::read_user_words(arg)?;
+            let ctxp = setup.ctxp as UserPtr;
+            if crate::uaccess::read_user_u64(ctxp)? != 0 || setup.nr_events == 0 {
+                return Err(EINVAL);
+            }
+            let ctx = contexts.setup(setup.nr_events, setup.flags)?;
+            if let Err(err) = crate::uaccess::write_user_u64(ctxp, ctx) {
+                // A context the caller cannot learn of is destroyed.
                 let _ = contexts.destroy(ctx);
                 return Err(err);
             }

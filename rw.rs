@@ -15,10 +15,17 @@ use core::{
     pin::Pin,
     sync::atomic::{AtomicI64, AtomicU32, Ordering},
 };
-use kernel::{container_of, ffi::c_long, prelude::*, sync::Arc};
+use kernel::{
+    container_of,
+    ffi::c_long,
+    impl_has_work, new_work,
+    prelude::*,
+    sync::Arc,
+    workqueue::{Work, WorkItem},
+};
 
 use crate::{
-    context::Context,
+    context::{Context, InFlight},
     cred,
     fs::FileRef,
     kiocb::{self, Direction, Kiocb, Setup},
@@ -35,6 +42,12 @@ use crate::{
 /// on its way out (ext4's `file_accessed()`). Whichever lets go last posts the event and frees
 /// the request.
 ///
+/// The last owner posts the event; the request is then dropped — its file put, then the
+/// request ended ([`InFlight`], its last field) — in process context: at once in a user task,
+/// else (the disk's interrupt, a file system's workqueue) on the module's workqueue, where the
+/// file is put synchronously (`FileRef`), so that destroy, and an address space's death, return
+/// only after every file of their requests has been released.
+///
 /// # Invariants
 ///
 /// `kiocb` is prepared for `file`, which the request holds until it is freed. From the moment
@@ -43,12 +56,29 @@ use crate::{
 pub(crate) struct RwRequest {
     #[pin]
     kiocb: Kiocb,
-    ctx: Arc<Context>,
+    /// Where a request completed outside a user task is dropped.
+    #[pin]
+    work: Work<RwRequest>,
     completion: Completion,
     file: FileRef,
     owners: AtomicU32,
     /// What the file system said, for the event.
     res: AtomicI64,
+    /// Last: the request ends once everything before it is dropped.
+    in_flight: InFlight,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for RwRequest { self.work }
+}
+
+impl WorkItem for RwRequest {
+    type Pointer = Pin<KBox<RwRequest>>;
+
+    /// Drops a request completed outside a user task (its file is put synchronously here).
+    fn run(this: Pin<KBox<RwRequest>>) {
+        drop(this);
+    }
 }
 
 /// The iocb's fields a read or write uses.
@@ -120,20 +150,23 @@ fn check_ioprio(ioprio: i16) -> Result {
 impl RwRequest {
     /// Submits a read or write of `ctx` on `file` (fs/aio.c's `aio_read()`/`aio_write()`):
     /// checks it, then hands it to the file system, which completes it now or later.
+    #[inline(never)]
     pub(crate) fn submit(
         ctx: &Arc<Context>,
         file: FileRef,
         completion: Completion,
         args: &RwArgs,
     ) -> Result {
+        let in_flight = ctx.begin()?;
         let req = KBox::pin_init(
             pin_init!(RwRequest {
                 kiocb: Kiocb::uninit(),
-                ctx: ctx.clone(),
+                work <- new_work!("rust_aio::RwRequest"),
                 completion,
                 file,
                 owners: AtomicU32::new(2),
                 res: AtomicI64::new(0),
+                in_flight,
             }),
             GFP_KERNEL,
         )
@@ -149,7 +182,6 @@ impl RwRequest {
             args.vectored,
             |iter| {
                 kiocb::verify_area(&req.file, args.direction, &req.kiocb, iter.count())?;
-                ctx.begin_request()?;
                 if args.direction == Direction::Write {
                     req.kiocb.start_write();
                 }
@@ -181,9 +213,8 @@ impl RwRequest {
         self.res.store(res, Ordering::Relaxed);
     }
 
-    /// One owner lets go; the last one (fs/aio.c's `iocb_put()`) posts the event, drops the
-    /// file reference, and only then lets the request stop counting as in flight, so destroy
-    /// returns only after every file of its requests has been put. Any context.
+    /// One owner lets go; the last one (fs/aio.c's `iocb_put()`) posts the event and drops the
+    /// request (see the type's documentation). Any context.
     ///
     /// # Safety
     ///
@@ -198,10 +229,16 @@ impl RwRequest {
         // SAFETY: Both owners have let go: the request is ours alone, and it came from a
         // pinned box (type invariant); it is not moved out of.
         let req = unsafe { Pin::new_unchecked(KBox::from_raw(req)) };
-        let ctx = req.ctx.clone();
-        ctx.post(&req.completion, Some(req.res.load(Ordering::Relaxed)));
-        drop(req);
-        ctx.end_request();
+        req.in_flight
+            .ctx()
+            .post(&req.completion, Some(req.res.load(Ordering::Relaxed)));
+        if crate::timer::in_user_task() {
+            drop(req);
+        } else {
+            let wq = req.in_flight.ctx().shared().workqueue();
+            // A request is queued once, when its last owner lets go: it cannot be queued already.
+            wq.enqueue(req);
+        }
     }
 }
 

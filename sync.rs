@@ -11,13 +11,11 @@
 //!   IRQ): the kernel crate's [`Lock`] and [`Guard`] over a backend of ours,
 //!   [`IrqSpinLockBackend`], which takes the spinlock with `spin_lock_irqsave()` and keeps the
 //!   saved flags as its guard state. 6.12 has no IRQ-saving backend.
-//! - [`TryMutex`] (`ring_lock`, which migration may only *try*): 6.12's `Lock` has no `try_lock`,
-//!   and a module cannot add one to it: the lock's C state is a private field, and a [`Guard`]
-//!   can only be made inside the kernel crate (`Guard::new` is `pub(crate)`), so only
-//!   `Lock::lock()` makes one. `TryMutex` is therefore the smallest lock of the module's own: a
-//!   C mutex and its data, initialised, taken and released by the kernel crate's
-//!   [`MutexBackend`], plus `mutex_trylock()`. From 6.13 on, the kernel's `Mutex` and its
-//!   `try_lock()` replace it.
+//! - [`TryMutex`] (`ring_lock`, which migration may only *try*) and [`TryIrqSpinLock`]
+//!   (`ctx_lock_polls`, which a poll's wake function may only try): 6.12's `Lock` has no
+//!   `try_lock`, so these are [`TryLock`]s, the smallest lock of the module's own, over the
+//!   kernel crate's backends plus the C trylock (see [`TryBackend`]). From 6.13 on, the
+//!   kernel's `Lock::try_lock()` replaces them.
 
 use core::{cell::UnsafeCell, marker::PhantomData, ops::Deref, ops::DerefMut};
 use kernel::{
@@ -93,28 +91,152 @@ macro_rules! new_irq_spinlock {
 }
 pub(crate) use new_irq_spinlock;
 
-/// A mutex that can also be tried without sleeping (see the module documentation for why it is
-/// not the kernel crate's `Mutex`). Made by [`new_try_mutex!`].
+/// A lock that can also be *tried*, which 6.12's [`Lock`] cannot do, and a module cannot add to
+/// it: the lock's C state is a private field, and a [`Guard`] can only be made inside the kernel
+/// crate (`Guard::new` is `pub(crate)`). [`TryLock`] is therefore the smallest lock of the
+/// module's own: a C lock and its data, initialised, taken and released by one of the backends
+/// below, which also try it. From 6.13 on, the kernel's `Lock::try_lock()` replaces it.
+///
+/// # Safety
+///
+/// As [`Backend`]: `lock` and a successful `try_lock` give exclusive access until `unlock`, to
+/// which they hand their guard state.
+pub(crate) unsafe trait TryBackend {
+    /// The C lock.
+    type State;
+    /// What the lock's holder keeps until it unlocks (the saved interrupt flags, say).
+    type GuardState;
+
+    /// Initialises the lock, with a lockdep class of its own.
+    ///
+    /// # Safety
+    ///
+    /// As [`Backend::init`].
+    unsafe fn init(
+        ptr: *mut Self::State,
+        name: *const kernel::ffi::c_char,
+        key: *mut bindings::lock_class_key,
+    );
+
+    /// Takes the lock, waiting for it.
+    ///
+    /// # Safety
+    ///
+    /// `init` was called on `ptr`.
+    unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState;
+
+    /// Takes the lock if it is free, never waiting.
+    ///
+    /// # Safety
+    ///
+    /// `init` was called on `ptr`.
+    unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState>;
+
+    /// Releases the lock.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the lock, taken by `lock` or `try_lock`, which returned `guard_state`.
+    unsafe fn unlock(ptr: *mut Self::State, guard_state: &Self::GuardState);
+}
+
+/// The backend of a [`TryMutex`]: the kernel crate's [`MutexBackend`], plus `mutex_trylock()`.
+pub(crate) struct MutexTry;
+
+// SAFETY: The kernel crate's mutex backend gives mutual exclusion; `mutex_trylock()` takes the
+// same mutex, without sleeping.
+unsafe impl TryBackend for MutexTry {
+    type State = bindings::mutex;
+    type GuardState = ();
+
+    unsafe fn init(
+        ptr: *mut Self::State,
+        name: *const kernel::ffi::c_char,
+        key: *mut bindings::lock_class_key,
+    ) {
+        // SAFETY: The caller's guarantees are `MutexBackend::init`'s.
+        unsafe { MutexBackend::init(ptr, name, key) }
+    }
+
+    unsafe fn lock(ptr: *mut Self::State) {
+        // SAFETY: The caller's guarantee: the mutex is initialised.
+        unsafe { MutexBackend::lock(ptr) }
+    }
+
+    unsafe fn try_lock(ptr: *mut Self::State) -> Option<()> {
+        // SAFETY: The caller's guarantee: the mutex is initialised.
+        (unsafe { bindings::mutex_trylock(ptr) } != 0).then_some(())
+    }
+
+    unsafe fn unlock(ptr: *mut Self::State, guard_state: &()) {
+        // SAFETY: The caller holds the mutex.
+        unsafe { MutexBackend::unlock(ptr, guard_state) }
+    }
+}
+
+/// The backend of a [`TryIrqSpinLock`]: a `spinlock_t` taken with interrupts off, or tried
+/// (`spin_trylock_irqsave()`); the guard state is the saved interrupt flags.
+pub(crate) struct IrqSpinTry;
+
+// SAFETY: The `spinlock_t` gives mutual exclusion between CPUs, and with local interrupts off
+// against this CPU's interrupt handlers; `unlock` restores the flags `lock` or `try_lock` saved.
+unsafe impl TryBackend for IrqSpinTry {
+    type State = bindings::spinlock_t;
+    type GuardState = c_ulong;
+
+    unsafe fn init(
+        ptr: *mut Self::State,
+        name: *const kernel::ffi::c_char,
+        key: *mut bindings::lock_class_key,
+    ) {
+        // SAFETY: The caller's guarantees are `SpinLockBackend::init`'s.
+        unsafe { SpinLockBackend::init(ptr, name, key) }
+    }
+
+    unsafe fn lock(ptr: *mut Self::State) -> c_ulong {
+        // SAFETY: The caller's guarantee: the lock is initialised.
+        unsafe { sys::rust_aio_spin_lock_irqsave(ptr.cast()) }
+    }
+
+    unsafe fn try_lock(ptr: *mut Self::State) -> Option<c_ulong> {
+        let mut flags = 0;
+        // SAFETY: The caller's guarantee: the lock is initialised; `flags` outlives the call.
+        unsafe { sys::rust_aio_spin_trylock_irqsave(ptr.cast(), &mut flags) }.then_some(flags)
+    }
+
+    unsafe fn unlock(ptr: *mut Self::State, guard_state: &c_ulong) {
+        // SAFETY: The caller holds the lock, which saved these flags.
+        unsafe { sys::rust_aio_spin_unlock_irqrestore(ptr.cast(), *guard_state) }
+    }
+}
+
+/// A lock that can be tried, over the backend `B` (see [`TryBackend`]).
 ///
 /// # Invariants
 ///
-/// `state` has been initialised by [`MutexBackend::init`], and `data` is only accessed through a
-/// [`TryMutexGuard`], which exists only while `state` is held.
+/// `state` has been initialised by `B::init`, and `data` is only accessed through a
+/// [`TryLockGuard`], which exists only while `state` is held.
 #[pin_data]
-pub(crate) struct TryMutex<T> {
+pub(crate) struct TryLock<T, B: TryBackend> {
     #[pin]
-    state: Opaque<bindings::mutex>,
+    state: Opaque<B::State>,
     data: UnsafeCell<T>,
 }
 
-// SAFETY: The mutex serialises all access to `data`, so a `TryMutex` may be shared between
-// threads as long as `T` can be sent to the thread that holds the lock.
-unsafe impl<T: Send> Sync for TryMutex<T> {}
-// SAFETY: Moving a `TryMutex` to another thread moves the `T` inside it.
-unsafe impl<T: Send> Send for TryMutex<T> {}
+/// A mutex that migration may only try (`ring_lock`). Made by [`new_try_mutex!`].
+pub(crate) type TryMutex<T> = TryLock<T, MutexTry>;
+/// A spinlock taken with interrupts off that a wake function may only try (`ctx_lock_polls`).
+/// Made by [`new_try_irq_spinlock!`].
+pub(crate) type TryIrqSpinLock<T> = TryLock<T, IrqSpinTry>;
 
-impl<T> TryMutex<T> {
-    /// Creates a mutex whose lockdep class is `key`, named `name`; see [`new_try_mutex!`].
+// SAFETY: The lock serialises all access to `data`, so a `TryLock` may be shared between threads
+// as long as `T` can be sent to the thread that holds the lock.
+unsafe impl<T: Send, B: TryBackend> Sync for TryLock<T, B> {}
+// SAFETY: Moving a `TryLock` to another thread moves the `T` inside it.
+unsafe impl<T: Send, B: TryBackend> Send for TryLock<T, B> {}
+
+impl<T, B: TryBackend> TryLock<T, B> {
+    /// Creates a lock whose lockdep class is `key`, named `name`; see [`new_try_mutex!`].
     pub(crate) fn new(
         data: T,
         name: &'static CStr,
@@ -125,27 +247,24 @@ impl<T> TryMutex<T> {
             // SAFETY: `ffi_init` gives a valid, exclusively owned, pinned slot, and `name` and
             // `key` are static.
             state <- Opaque::ffi_init(|slot| unsafe {
-                MutexBackend::init(slot, name.as_char_ptr(), class_key(key))
+                B::init(slot, name.as_char_ptr(), class_key(key))
             }),
         })
     }
 
-    /// Takes the mutex, sleeping until it is free.
-    pub(crate) fn lock(&self) -> TryMutexGuard<'_, T> {
-        // SAFETY: `state` is initialised (type invariant). The backend's guard state is `()`.
-        let () = unsafe { MutexBackend::lock(self.state.get()) };
-        TryMutexGuard::new(self)
+    /// Takes the lock, waiting until it is free.
+    pub(crate) fn lock(&self) -> TryLockGuard<'_, T, B> {
+        // SAFETY: `state` is initialised (type invariant).
+        let state = unsafe { B::lock(self.state.get()) };
+        TryLockGuard::new(self, state)
     }
 
-    /// Takes the mutex if it is free; never sleeps, so it may be called under a spinlock. What
-    /// 6.12's `Lock` lacks (later kernels' `Backend::try_lock` of `MutexBackend`).
-    pub(crate) fn try_lock(&self) -> Option<TryMutexGuard<'_, T>> {
+    /// Takes the lock if it is free; never waits, so it may be called where waiting for this
+    /// lock could deadlock (under a lock that comes after it in the lock order).
+    pub(crate) fn try_lock(&self) -> Option<TryLockGuard<'_, T, B>> {
         // SAFETY: `state` is initialised (type invariant).
-        if unsafe { bindings::mutex_trylock(self.state.get()) } != 0 {
-            Some(TryMutexGuard::new(self))
-        } else {
-            None
-        }
+        let state = unsafe { B::try_lock(self.state.get()) }?;
+        Some(TryLockGuard::new(self, state))
     }
 }
 
@@ -157,48 +276,67 @@ macro_rules! new_try_mutex {
 }
 pub(crate) use new_try_mutex;
 
-/// Proof that a [`TryMutex`] is held; releases it when dropped.
+/// A [`TryIrqSpinLock`] initialiser with a lockdep class of its own, named `$name`.
+macro_rules! new_try_irq_spinlock {
+    ($inner:expr, $name:literal $(,)?) => {
+        $crate::sync::TryIrqSpinLock::new(
+            $inner,
+            kernel::c_str!($name),
+            kernel::static_lock_class!(),
+        )
+    };
+}
+pub(crate) use new_try_irq_spinlock;
+
+/// Proof that a [`TryLock`] is held; releases it when dropped.
 ///
 /// # Invariants
 ///
-/// The current task holds `lock.state`.
+/// The current task (or CPU) holds `lock.state`, taken with `state`.
 #[must_use = "the lock unlocks immediately when the guard is unused"]
-pub(crate) struct TryMutexGuard<'a, T> {
-    lock: &'a TryMutex<T>,
-    // A mutex must be released by the task that took it.
+pub(crate) struct TryLockGuard<'a, T, B: TryBackend> {
+    lock: &'a TryLock<T, B>,
+    state: B::GuardState,
+    // A lock must be released by the task that took it.
     _not_send: PhantomData<*mut ()>,
 }
 
-impl<'a, T> TryMutexGuard<'a, T> {
-    fn new(lock: &'a TryMutex<T>) -> Self {
-        // INVARIANT: Only called right after the mutex was taken.
+/// Proof that a [`TryMutex`] is held.
+pub(crate) type TryMutexGuard<'a, T> = TryLockGuard<'a, T, MutexTry>;
+/// Proof that a [`TryIrqSpinLock`] is held.
+pub(crate) type TryIrqSpinLockGuard<'a, T> = TryLockGuard<'a, T, IrqSpinTry>;
+
+impl<'a, T, B: TryBackend> TryLockGuard<'a, T, B> {
+    fn new(lock: &'a TryLock<T, B>, state: B::GuardState) -> Self {
+        // INVARIANT: Only called right after the lock was taken, with what taking it returned.
         Self {
             lock,
+            state,
             _not_send: PhantomData,
         }
     }
 }
 
-impl<T> Deref for TryMutexGuard<'_, T> {
+impl<T, B: TryBackend> Deref for TryLockGuard<'_, T, B> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: The mutex is held (type invariant), so nobody else accesses `data`.
+        // SAFETY: The lock is held (type invariant), so nobody else accesses `data`.
         unsafe { &*self.lock.data.get() }
     }
 }
 
-impl<T> DerefMut for TryMutexGuard<'_, T> {
+impl<T, B: TryBackend> DerefMut for TryLockGuard<'_, T, B> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: The mutex is held (type invariant), so nobody else accesses `data`.
+        // SAFETY: The lock is held (type invariant), so nobody else accesses `data`.
         unsafe { &mut *self.lock.data.get() }
     }
 }
 
-impl<T> Drop for TryMutexGuard<'_, T> {
+impl<T, B: TryBackend> Drop for TryLockGuard<'_, T, B> {
     fn drop(&mut self) {
-        // SAFETY: The current task holds the mutex (type invariant).
-        unsafe { MutexBackend::unlock(self.lock.state.get(), &()) };
+        // SAFETY: The current task holds the lock, taken with `state` (type invariant).
+        unsafe { B::unlock(self.lock.state.get(), &self.state) };
     }
 }
 

@@ -36,10 +36,11 @@ pub(crate) use kernel::bindings::*;
 // for which they need `FromBytes` and `AsBytes`, and those can only be implemented for this
 // crate's own types. No kernel function the module calls takes one.
 pub(crate) use uapi::{
-    __kernel_timespec, io_event, iocb, rust_aio_cancel, rust_aio_getevents, rust_aio_pgetevents,
-    rust_aio_ring, rust_aio_setup, rust_aio_submit, IOCB_CMD_NOOP, IOCB_FLAG_RESFD,
-    RUST_AIO_ABI_VERSION, RUST_AIO_CMD_TIMER, RUST_AIO_CMD_WORK, RUST_AIO_IOC_CANCEL,
-    RUST_AIO_IOC_DESTROY, RUST_AIO_IOC_GETEVENTS, RUST_AIO_IOC_PGETEVENTS, RUST_AIO_IOC_SETUP,
+    __kernel_timespec, io_event, iocb, rust_aio_cancel, rust_aio_getevents, rust_aio_io_setup,
+    rust_aio_pgetevents, rust_aio_ring, rust_aio_setup, rust_aio_submit, IOCB_CMD_NOOP,
+    IOCB_FLAG_RESFD, RUST_AIO_ABI_VERSION, RUST_AIO_CMD_TIMER, RUST_AIO_CMD_WORK,
+    RUST_AIO_IOC_CANCEL, RUST_AIO_IOC_DESTROY, RUST_AIO_IOC_GETEVENTS, RUST_AIO_IOC_IO_SETUP,
+    RUST_AIO_IOC_PGETEVENTS, RUST_AIO_IOC_SETUP,
     RUST_AIO_IOC_SUBMIT, RUST_AIO_IOC_VERSION, RUST_AIO_RING_COMPAT_FEATURES,
     RUST_AIO_RING_INCOMPAT_FEATURES, RUST_AIO_RING_MAGIC,
 };
@@ -69,6 +70,8 @@ pub(crate) mod uapi {
     // `linux/aio_abi.h`: every bit pattern is valid and they have no padding (asserted below).
     unsafe impl FromBytes for rust_aio_setup {}
     // SAFETY: See above.
+    unsafe impl FromBytes for rust_aio_io_setup {}
+    // SAFETY: See above.
     unsafe impl AsBytes for rust_aio_setup {}
     // SAFETY: See above.
     unsafe impl FromBytes for rust_aio_submit {}
@@ -97,6 +100,7 @@ pub(crate) mod uapi {
         assert!(size_of::<io_event>() == 32);
         assert!(size_of::<iocb>() == 64);
         assert!(size_of::<rust_aio_setup>() == 16);
+        assert!(size_of::<rust_aio_io_setup>() == 16);
         assert!(size_of::<rust_aio_submit>() == 24);
         assert!(size_of::<rust_aio_getevents>() == 40);
         assert!(size_of::<rust_aio_pgetevents>() == 56);

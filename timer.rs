@@ -191,6 +191,19 @@ pub(crate) fn in_hardirq() -> bool {
     unsafe { sys::rust_aio_in_hardirq() }
 }
 
+/// Whether the caller runs in a user task's process context (not an interrupt, not a kernel
+/// thread).
+pub(crate) fn in_user_task() -> bool {
+    // SAFETY: Always allowed.
+    unsafe { sys::rust_aio_in_user_task() }
+}
+
+/// Whether the caller runs in a kernel thread's process context (a workqueue's, say).
+pub(crate) fn in_kthread() -> bool {
+    // SAFETY: Always allowed.
+    unsafe { sys::rust_aio_in_kthread() }
+}
+
 /// The module's own workqueue: unloading destroys it, which waits for every work function to
 /// return, so no work runs module code after the module is gone.
 ///

@@ -32,16 +32,31 @@ pub(crate) fn read_user_words<T: FromBytes>(src: UserPtr) -> Result<T> {
     Ok(unsafe { value.assume_init() })
 }
 
+/// Writes a u64 to the caller's memory at `dst` (`put_user()`).
+pub(crate) fn write_user_u64(dst: UserPtr, value: u64) -> Result {
+    // SAFETY: The helper checks the user range.
+    to_result(unsafe { sys::rust_aio_put_user_u64(value, dst as *mut c_void) })
+}
+
 /// Writes a u32 to the caller's memory at `dst` (`put_user()`).
 pub(crate) fn write_user_u32(dst: UserPtr, value: u32) -> Result {
     // SAFETY: The helper checks the user range.
     to_result(unsafe { sys::rust_aio_put_user_u32(value, dst as *mut c_void) })
 }
 
-/// Faults in `len` bytes of the caller's memory at `addr` for writing, as a write would; whether
-/// all of it could be. May sleep for as long as the fault takes (userfaultfd, FUSE, swap-in):
-/// never call it under a lock others wait for.
-pub(crate) fn fault_in_writeable(addr: UserPtr, len: usize) -> bool {
-    // SAFETY: `fault_in_writeable()` checks the user range itself.
-    unsafe { sys::fault_in_writeable(addr as *mut _, len) == 0 }
+/// Reads one u64 from the caller's memory at `src` (`get_user()`).
+pub(crate) fn read_user_u64(src: UserPtr) -> Result<u64> {
+    let mut word = 0u64;
+    read_user_u64s(src, core::slice::from_mut(&mut word))?;
+    Ok(word)
+}
+
+/// Faults in `len` bytes of the caller's memory at `addr` for writing without writing anything
+/// (`fault_in_safe_writeable()`, which faults through the page tables as a write would): whether
+/// all of it could be. Nothing is stored, so memory the caller is not given back stays as it
+/// was. May sleep for as long as the fault takes (userfaultfd, FUSE, swap-in): never call it
+/// under a lock others wait for.
+pub(crate) fn fault_in_for_write(addr: UserPtr, len: usize) -> bool {
+    // SAFETY: `fault_in_safe_writeable()` checks the user range itself.
+    unsafe { sys::fault_in_safe_writeable(addr as *const _, len) == 0 }
 }

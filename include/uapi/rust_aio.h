@@ -22,7 +22,7 @@
 #include <linux/types.h>
 
 /* Bumped on every incompatible change of what this header describes. */
-#define RUST_AIO_ABI_VERSION 2
+#define RUST_AIO_ABI_VERSION 3
 
 #define RUST_AIO_DEVICE_NAME "rust_aio"
 
@@ -33,7 +33,9 @@
 
 /* The ring header, struct aio_ring of fs/aio.c: 32 bytes. */
 struct rust_aio_ring {
-	__u32 id;	/* the context's index in its file, for information */
+	__u32 id;	/* the context's index in its process's table of
+			 * contexts (the first gets 0), as fs/aio.c's;
+			 * for information: nothing reads it back */
 	__u32 nr;	/* number of io_event slots */
 	__u32 head;	/* next event to reap: written by the consumer */
 	__u32 tail;	/* next slot to fill: written by the module only */
@@ -62,11 +64,28 @@ struct rust_aio_ring {
 #define RUST_AIO_CMD_TIMER 64
 #define RUST_AIO_CMD_WORK 65
 
-/* RUST_AIO_IOC_SETUP: io_setup(nr_events, &ctx). */
+/*
+ * RUST_AIO_IOC_SETUP: io_setup(nr_events, &ctx), with the id written back in
+ * the argument.  RUST_AIO_IOC_IO_SETUP below is io_setup() as the system call
+ * takes it, a pointer to the caller's aio_context_t.
+ */
 struct rust_aio_setup {
 	__u32 nr_events;	/* in: at least this many events in flight */
 	__u32 flags;		/* in: must be 0 */
 	__u64 ctx;		/* out: the context id, the ring's address */
+};
+
+/*
+ * RUST_AIO_IOC_IO_SETUP: io_setup(nr_events, ctxp) as the system call does it
+ * (ABI 3): the aio_context_t at ctxp is read (EFAULT; EINVAL unless it is 0),
+ * and the new context's id written there (EFAULT if it cannot be, and the
+ * context is destroyed).  What libaio's io_setup() needs to answer -EFAULT
+ * for a bad pointer as the kernel does.
+ */
+struct rust_aio_io_setup {
+	__u32 nr_events;
+	__u32 flags;		/* must be 0 */
+	__u64 ctxp;		/* user address of an aio_context_t */
 };
 
 /* RUST_AIO_IOC_SUBMIT: io_submit(ctx, nr, iocbpp); returns the number queued. */
@@ -117,5 +136,6 @@ struct rust_aio_pgetevents {
 /* RUST_AIO_IOC_DESTROY: io_destroy(ctx); the argument points to the ctx id. */
 #define RUST_AIO_IOC_DESTROY	_IOW(RUST_AIO_IOC_MAGIC, 0x15, __u64)
 #define RUST_AIO_IOC_PGETEVENTS	_IOW(RUST_AIO_IOC_MAGIC, 0x16, struct rust_aio_pgetevents)
+#define RUST_AIO_IOC_IO_SETUP	_IOW(RUST_AIO_IOC_MAGIC, 0x17, struct rust_aio_io_setup)
 
 #endif /* _UAPI_RUST_AIO_H */
