@@ -15,9 +15,10 @@
 //! Not as the kernel: contexts belong to that descriptor, not only to the address space. A
 //! program that closes it (`close_range()` of everything above stderr, say) destroys them.
 //!
-//! Not as libaio: `io_setup()` reads `*ctxp` in user space (to refuse a non-zero one with
-//! `-EINVAL`, as the kernel does), so a bad `ctxp` faults instead of returning `-EFAULT`; the
-//! same holds for the `timeout` of the getevents calls.
+//! Every pointer the system calls take is handed to the module, which reads and writes it as
+//! the kernel does: a bad one is `-EFAULT`, never a fault in the library (`io_setup()`'s
+//! `ctxp`, the getevents calls' `timeout`). The library itself reads only what libaio reads: the
+//! ring's header at `ctx`, and then a zero `timeout`, for its empty-ring shortcut.
 
 use core::ffi::{c_int, c_long, c_void};
 use std::sync::{Mutex, OnceLock};
@@ -74,57 +75,36 @@ fn call(f: impl FnOnce(&Device) -> SysResult) -> i64 {
     }
 }
 
-/// libaio's `aio_ring_is_empty()`: with a zero timeout, an empty ring answers 0 at once.
+/// libaio's `aio_ring_is_empty()`: with a zero timeout, an empty ring answers 0 at once. As
+/// there, the ring's header is looked at first, and the timeout only if `ctx` is a ring.
 ///
 /// # Safety
 ///
-/// `timeout` must be null or valid; `ctx` must be a context of this process (or anything whose
-/// first 32 bytes are readable), as for libaio.
+/// `ctx` must be null, a context of this process, or anything whose first 32 bytes are readable;
+/// if it is a ring, `timeout` must be null or valid (libaio's contract).
 unsafe fn ring_is_empty(ctx: IoContext, timeout: *const libc::timespec) -> bool {
-    // SAFETY: The caller's guarantee.
-    let zero = unsafe { timeout.as_ref() }.is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0);
-    if ctx.is_null() || !zero {
+    if ctx.is_null() {
         return false;
     }
-    // SAFETY: `ctx` is the ring's address (the caller's guarantee).
+    // SAFETY: `ctx` is readable (the caller's guarantee).
     let ring = unsafe { RingView::new(ctx as u64) };
-    ring.magic() == RUST_AIO_RING_MAGIC && ring.head() == ring.tail()
+    if ring.magic() != RUST_AIO_RING_MAGIC {
+        return false;
+    }
+    // SAFETY: The caller's guarantee, as `ctx` is a ring.
+    let zero = unsafe { timeout.as_ref() }.is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0);
+    zero && ring.head() == ring.tail()
 }
 
-/// A timeout for the device: `None` waits for ever.
+/// `io_setup()` (LIBAIO_0.4): the module reads and writes `*ctxp`, as the kernel does.
 ///
 /// # Safety
 ///
-/// `timeout` must be null or valid.
-unsafe fn timeout_of(timeout: *const libc::timespec) -> Option<(i64, i64)> {
-    // SAFETY: The caller's guarantee.
-    unsafe { timeout.as_ref() }.map(|t| (t.tv_sec, t.tv_nsec))
-}
-
-/// `io_setup()` (LIBAIO_0.4).
-///
-/// # Safety
-///
-/// `ctxp` must be valid (libaio's contract).
+/// `ctxp`, if it points to writable memory, must be the caller's `io_context_t`.
 #[no_mangle]
 pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut IoContext) -> c_int {
-    if ctxp.is_null() {
-        return -libc::EFAULT;
-    }
     // SAFETY: The caller's guarantee.
-    if unsafe { !(*ctxp).is_null() } {
-        return -libc::EINVAL;
-    }
-    let mut id = 0u64;
-    let ret = call(|dev| {
-        id = dev.setup(maxevents as u32)?;
-        Ok(0)
-    });
-    if ret == 0 {
-        // SAFETY: The caller's guarantee.
-        unsafe { *ctxp = id as IoContext };
-    }
-    ret as c_int
+    call(|dev| unsafe { dev.io_setup(maxevents as u32, ctxp as usize) }) as c_int
 }
 
 /// `io_destroy()` (LIBAIO_0.4).
@@ -160,23 +140,19 @@ pub extern "C" fn rust_aio_io_cancel_0_1(ctx: IoContext, iocb: *mut iocb) -> c_i
     rust_aio_io_cancel_0_4(ctx, iocb, &mut event)
 }
 
-/// The GETEVENTS call itself.
-///
-/// # Safety
-///
-/// `timeout` must be null or valid.
-unsafe fn getevents(
+/// The GETEVENTS call itself: the module reads `timeout` (a `struct timespec` is the kernel's
+/// `__kernel_timespec` on 64 bits).
+fn getevents(
     ctx: IoContext,
     min_nr: c_long,
     nr: c_long,
     events: *mut io_event,
     timeout: *const libc::timespec,
 ) -> c_int {
-    // SAFETY: The caller's guarantee.
-    let timeout = unsafe { timeout_of(timeout) };
-    // SAFETY: libaio's contract: `events` holds `nr` events (the kernel checks the address).
-    call(|dev| unsafe { dev.getevents_raw(ctx as u64, min_nr, nr, events as usize, timeout) })
-        as c_int
+    // SAFETY: libaio's contract: `events` holds `nr` events (the kernel checks the addresses).
+    call(|dev| unsafe {
+        dev.getevents_at(ctx as u64, min_nr, nr, events as usize, timeout as usize)
+    }) as c_int
 }
 
 /// `io_getevents()` (LIBAIO_0.4): an empty ring with a zero timeout answers 0 without a call.
@@ -196,8 +172,7 @@ pub unsafe extern "C" fn rust_aio_io_getevents_0_4(
     if unsafe { ring_is_empty(ctx, timeout) } {
         return 0;
     }
-    // SAFETY: The caller's guarantee.
-    unsafe { getevents(ctx, min_nr, nr, events, timeout) }
+    getevents(ctx, min_nr, nr, events, timeout)
 }
 
 /// `io_getevents()` of LIBAIO_0.1: `min_nr` 1 (libaio's compat wrapper of the 0.4 one).
@@ -325,16 +300,14 @@ pub unsafe extern "C" fn io_pgetevents(
     if unsafe { ring_is_empty(ctx, timeout) } {
         return 0;
     }
-    // SAFETY: The caller's guarantee.
-    let timeout = unsafe { timeout_of(timeout) };
-    // SAFETY: libaio's contract: `events` holds `nr` events.
+    // SAFETY: libaio's contract: `events` holds `nr` events (the kernel checks the addresses).
     call(|dev| unsafe {
-        dev.pgetevents_raw(
+        dev.pgetevents_at(
             ctx as u64,
             min_nr,
             nr,
             events as usize,
-            timeout,
+            timeout as usize,
             sigmask as usize,
         )
     }) as c_int

@@ -111,6 +111,23 @@ impl Device {
         Ok(setup.ctx)
     }
 
+    /// `io_setup()` as the system call takes it: the kernel reads the `aio_context_t` at `ctxp`
+    /// (`EFAULT`; `EINVAL` unless it is 0) and writes the new context's id there (`EFAULT` if it
+    /// cannot, and the context is destroyed).
+    ///
+    /// # Safety
+    ///
+    /// `ctxp`, if mapped and writable, must be the caller's `aio_context_t`: it is written.
+    pub unsafe fn io_setup(&self, nr_events: u32, ctxp: usize) -> SysResult {
+        let setup = uapi::rust_aio_io_setup {
+            nr_events,
+            flags: 0,
+            ctxp: ctxp as u64,
+        };
+        // SAFETY: IO_SETUP reads `setup`, ours; the caller's guarantee covers `ctxp`.
+        unsafe { self.ioctl(uapi::RUST_AIO_IOC_IO_SETUP, &setup as *const _ as usize) }
+    }
+
     /// `io_submit()` of the iocbs at `iocbpp`.
     ///
     /// # Safety
@@ -176,6 +193,31 @@ impl Device {
         unsafe { self.ioctl(uapi::RUST_AIO_IOC_GETEVENTS, &get as *const _ as usize) }
     }
 
+    /// `io_getevents()` as the system call takes it: the timeout at user address `timeout` (a
+    /// `struct __kernel_timespec`, which the kernel reads: `EFAULT`; 0 waits for ever).
+    ///
+    /// # Safety
+    ///
+    /// As [`Device::getevents_raw`].
+    pub unsafe fn getevents_at(
+        &self,
+        ctx: u64,
+        min_nr: i64,
+        nr: i64,
+        events: usize,
+        timeout: usize,
+    ) -> SysResult {
+        let get = uapi::rust_aio_getevents {
+            ctx,
+            min_nr,
+            nr,
+            events: events as u64,
+            timeout: timeout as u64,
+        };
+        // SAFETY: The caller's guarantee.
+        unsafe { self.ioctl(uapi::RUST_AIO_IOC_GETEVENTS, &get as *const _ as usize) }
+    }
+
     /// `io_pgetevents()`: [`Device::getevents_raw`] with the signal mask at `sigmask` (a
     /// `sigset_t`; 0: none) in force while it waits.
     ///
@@ -192,8 +234,34 @@ impl Device {
         sigmask: usize,
     ) -> SysResult {
         let ts = timeout.map(|(tv_sec, tv_nsec)| uapi::__kernel_timespec { tv_sec, tv_nsec });
+        let at = ts.as_ref().map_or(0, |t| t as *const _ as usize);
+        // SAFETY: The caller's guarantee; `ts` outlives the call.
+        unsafe { self.pgetevents_at(ctx, min_nr, nr, events, at, sigmask) }
+    }
+
+    /// [`Device::pgetevents_raw`] with the timeout at user address `timeout`, as
+    /// [`Device::getevents_at`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Device::getevents_raw`].
+    pub unsafe fn pgetevents_at(
+        &self,
+        ctx: u64,
+        min_nr: i64,
+        nr: i64,
+        events: usize,
+        timeout: usize,
+        sigmask: usize,
+    ) -> SysResult {
         let pget = uapi::rust_aio_pgetevents {
-            get: getevents_args(ctx, min_nr, nr, events, &ts),
+            get: uapi::rust_aio_getevents {
+                ctx,
+                min_nr,
+                nr,
+                events: events as u64,
+                timeout: timeout as u64,
+            },
             sigmask: sigmask as u64,
             // The kernel's sigset_t (_NSIG / 8), which glibc's is larger than.
             sigsetsize: 8,
