@@ -49,7 +49,7 @@ enum variant {
 	V_PLAIN, V_ZERO, V_SHORT, V_EOF, V_NEGOFF, V_UNMAPPED, V_KERNELBUF,
 	V_RESFD, V_RESFD_NOT_EVENTFD, V_RESFD_CLOSED, V_IOPRIO_BE, V_IOPRIO_RT,
 	V_IOPRIO_IDLE, V_IOPRIO_BADCLASS, V_IOPRIO_NONE_LEVEL, V_IOPRIO_HINT,
-	V_HIPRI, V_DSYNC, V_SYNC, V_NOWAIT, V_APPEND, V_NOAPPEND, V_APPEND_NOAPPEND,
+	V_HIPRI, V_DSYNC, V_SYNC, V_NOWAIT, V_NOWAIT_CACHED, V_APPEND, V_NOAPPEND, V_APPEND_NOAPPEND,
 	V_ATOMIC, V_UNKNOWN_RWF, V_UNKNOWN_FLAG, V_UNALIGNED, V_RESERVED2,
 	V_NEG_NBYTES, V_IOV3, V_IOV9, V_IOV0, V_IOV_TOO_MANY, V_IOV_UNMAPPED,
 	V_IOV_BAD_SEGMENT, V_IOV_OVERFLOW, NR_VARIANTS
@@ -59,7 +59,7 @@ static const char *const variant_names[] = {
 	"kernel buffer", "RESFD", "RESFD not an eventfd", "RESFD closed",
 	"IOPRIO BE/4", "IOPRIO RT/0", "IOPRIO IDLE", "IOPRIO class 5",
 	"IOPRIO NONE/1", "IOPRIO BE hint", "RWF_HIPRI", "RWF_DSYNC", "RWF_SYNC",
-	"RWF_NOWAIT", "RWF_APPEND", "RWF_NOAPPEND", "RWF_APPEND|NOAPPEND",
+	"RWF_NOWAIT, nothing cached", "RWF_NOWAIT, all cached", "RWF_APPEND", "RWF_NOAPPEND", "RWF_APPEND|NOAPPEND",
 	"RWF_ATOMIC", "RWF 0x1000", "aio_flags bit 7", "unaligned buffer",
 	"aio_reserved2", "nbytes < 0", "3 segments", "9 segments", "0 segments",
 	"1025 segments", "iovec unmapped", "segment unmapped", "segment overflow",
@@ -76,6 +76,7 @@ static struct iovec iov[MAX_SEGS];
 static void *unmapped;
 
 struct rw_result {
+	long cached;		/* pages of the ext4 file cached at submission */
 	long submitted;
 	long long res, res2;
 	unsigned long long data, obj, signals;
@@ -135,6 +136,108 @@ static void drop_caches(void)
 		exit(1);
 	}
 	close(fd);
+}
+
+#define FILE_PAGES ((FILE_SIZE + BLOCK - 1) / BLOCK)
+
+/* Pages of the ext4 file in the page cache (mincore() of a mapping of it). */
+static long cached_pages(void)
+{
+	unsigned char vec[FILE_PAGES];
+	int fd = open(ext4_path, O_RDONLY), i;
+	void *map = fd < 0 ? MAP_FAILED : mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	long n = -1;
+
+	if (map != MAP_FAILED && mincore(map, FILE_SIZE, vec) == 0)
+		for (n = 0, i = 0; i < FILE_PAGES; i++)
+			n += vec[i] & 1;
+	if (map != MAP_FAILED)
+		munmap(map, FILE_SIZE);
+	if (fd >= 0)
+		close(fd);
+	return n;
+}
+
+/*
+ * What an RWF_NOWAIT case finds in the page cache decides its result, so each
+ * sets it and checks it before it runs: the ext4 file wholly cached, or not
+ * at all (dropping may leave a page now and then: then again).
+ *
+ * Not cached, a buffered RWF_NOWAIT read starts readahead and answers -EAGAIN
+ * unless that read has already finished when it looks again, which on an idle
+ * disk it sometimes has: the disk is kept busy meanwhile (busy_disk()), so
+ * that the case has one answer.
+ */
+static long set_cached(bool cached)
+{
+	static unsigned char buf[FILE_SIZE];
+	long want = cached ? FILE_PAGES : 0, now = -1;
+	int tries;
+
+	for (tries = 0; tries < 20; tries++) {
+		if (cached) {
+			int fd = open(ext4_path, O_RDONLY);
+
+			if (fd < 0 || pread(fd, buf, FILE_SIZE, 0) != FILE_SIZE) {
+				perror("rw_test: read to cache");
+				exit(1);
+			}
+			close(fd);
+		} else {
+			int fd = open(ext4_path, O_RDONLY);
+
+			if (fd >= 0) {
+				posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+				close(fd);
+			}
+			drop_caches();
+		}
+		now = cached_pages();
+		if (now == want)
+			return now;
+		usleep(10000);
+	}
+	fprintf(stderr, "rw_test: %ld of %ld pages cached, not %ld, after %d tries\n", now,
+		(long)FILE_PAGES, want, tries);
+	exit(1);
+}
+
+/*
+ * The scratch disk kept busy: a native O_DIRECT read of BUSY_BYTES queued
+ * ahead of what the case reads, which takes half a second at the disk's
+ * 16 MiB/s. busy_disk(true) starts it, busy_disk(false) waits for it.
+ */
+#define BUSY_BYTES (8 << 20)
+static char busy_path[300];
+
+static void busy_disk(bool start)
+{
+	static aio_context_t ctx;
+	static struct iocb cb;
+	static void *buf;
+	static int fd = -1;
+	struct iocb *list[1] = { &cb };
+	struct io_event ev;
+
+	if (fd < 0) {
+		fd = open(busy_path, O_RDONLY | O_DIRECT);
+		if (fd < 0 || posix_memalign(&buf, BLOCK, BUSY_BYTES) ||
+		    syscall(SYS_io_setup, 1, &ctx)) {
+			perror("rw_test: busy disk");
+			exit(1);
+		}
+	}
+	if (start) {
+		cb = (struct iocb){ .aio_lio_opcode = IOCB_CMD_PREAD, .aio_fildes = fd,
+				    .aio_buf = (unsigned long)buf, .aio_nbytes = BUSY_BYTES };
+		if (syscall(SYS_io_submit, ctx, 1, list) != 1) {
+			perror("rw_test: busy disk");
+			exit(1);
+		}
+	} else if (syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL) != 1 || ev.res != BUSY_BYTES) {
+		fprintf(stderr, "rw_test: busy disk: res %lld\n", (long long)ev.res);
+		exit(1);
+	}
 }
 
 /* The files' contents after a case (what a write did). */
@@ -211,7 +314,8 @@ static void build(struct iocb *cb, int opcode, enum target t, enum variant v)
 	case V_HIPRI: cb->aio_rw_flags = RWF_HIPRI; break;
 	case V_DSYNC: cb->aio_rw_flags = RWF_DSYNC; break;
 	case V_SYNC: cb->aio_rw_flags = RWF_SYNC; break;
-	case V_NOWAIT: cb->aio_rw_flags = RWF_NOWAIT; break;
+	case V_NOWAIT:
+	case V_NOWAIT_CACHED: cb->aio_rw_flags = RWF_NOWAIT; break;
 	case V_APPEND: cb->aio_rw_flags = RWF_APPEND; break;
 	case V_NOAPPEND: cb->aio_rw_flags = RWF_NOAPPEND; break;
 	case V_APPEND_NOAPPEND: cb->aio_rw_flags = RWF_APPEND | RWF_NOAPPEND; break;
@@ -256,15 +360,17 @@ static struct rw_result run_case(bool rust, int opcode, enum target t, enum vari
 	struct aio_way *w = &ways[rust];
 	struct io_event ev;
 	uint64_t drain;
+	bool busy;
 	int i;
 
 	reset_files();
-	/*
-	 * RWF_NOWAIT reads must find nothing cached: fadvise(DONTNEED) alone
-	 * left the pages cached once in a full make check.
-	 */
-	if (v == V_NOWAIT)
-		drop_caches();
+	if (v == V_NOWAIT || v == V_NOWAIT_CACHED)
+		r.cached = set_cached(v == V_NOWAIT_CACHED);
+	/* Only a buffered read of the ext4 file goes to the disk through readahead. */
+	busy = v == V_NOWAIT && (t == T_EXT4 || t == T_RDONLY) &&
+	       (opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PREADV);
+	if (busy)
+		busy_disk(true);
 	/* Reads land in 0xee; writes send a pattern of their own. */
 	for (i = 0; i < MEM_PAGES * BLOCK; i++)
 		mem[i] = (opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PREADV) ? 0xee :
@@ -279,6 +385,8 @@ static struct rw_result run_case(bool rust, int opcode, enum target t, enum vari
 		r.data = ev.data;
 		r.obj = ev.obj;
 	}
+	if (busy)
+		busy_disk(false);
 	if (r.submitted == 1 && cb.aio_flags & IOCB_FLAG_RESFD)
 		poll(&(struct pollfd){ .fd = efd, .events = POLLIN }, 1, 2000);
 	if (read(efd, &r.signals, sizeof(r.signals)) != sizeof(r.signals))
@@ -302,6 +410,17 @@ FIXTURE_SETUP(files)
 	snprintf(tmpfs_path, sizeof(tmpfs_path), "/tmp/rw_test.%d", getpid());
 	fd = open(ext4_path, O_CREAT | O_RDWR | O_TRUNC, 0600);
 	ASSERT_LE(0, fd);
+	close(fd);
+	snprintf(busy_path, sizeof(busy_path), "%s.busy", ext4_path);
+	fd = open(busy_path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	/* Written, not sparse: O_DIRECT reads of a hole take no time on the disk. */
+	ASSERT_EQ(0, posix_memalign((void **)&mem, BLOCK, 1 << 20));
+	memset(mem, 0x77, 1 << 20);
+	for (int i = 0; i < BUSY_BYTES >> 20; i++)
+		ASSERT_EQ(1 << 20, pwrite(fd, mem, 1 << 20, (off_t)i << 20));
+	ASSERT_EQ(0, fsync(fd));
+	free(mem);
 	close(fd);
 	fd = open(tmpfs_path, O_CREAT | O_RDWR | O_TRUNC, 0600);
 	ASSERT_LE(0, fd);
@@ -336,6 +455,7 @@ FIXTURE_TEARDOWN(files)
 		close(fds[fd]);
 	close(efd);
 	unlink(ext4_path);
+	unlink(busy_path);
 	unlink(tmpfs_path);
 	free(mem);
 	munmap(unmapped, BLOCK);
@@ -345,7 +465,7 @@ FIXTURE_TEARDOWN(files)
 
 static bool same(const struct rw_result *a, const struct rw_result *b)
 {
-	return a->submitted == b->submitted && a->res == b->res && a->res2 == b->res2 &&
+	return a->cached == b->cached && a->submitted == b->submitted && a->res == b->res && a->res2 == b->res2 &&
 	       a->data == b->data && a->obj == b->obj && a->signals == b->signals &&
 	       a->mem_sum == b->mem_sum && a->file_sum[0] == b->file_sum[0] &&
 	       a->file_sum[1] == b->file_sum[1] && a->file_size[0] == b->file_size[0] &&
@@ -390,6 +510,7 @@ TEST_F_TIMEOUT(files, read_write_like_native_aio, 600)
 	outcomes[2] = run_case(false, IOCB_CMD_PREADV, T_TMPFS, V_IOV9).res;
 	outcomes[3] = run_case(false, IOCB_CMD_PWRITE, T_RDONLY, V_PLAIN).submitted;
 	outcomes[4] = run_case(false, IOCB_CMD_PREAD, T_EXT4, V_NOWAIT).res;
+	EXPECT_EQ(BLOCK, run_case(false, IOCB_CMD_PREAD, T_EXT4, V_NOWAIT_CACHED).res);
 	outcomes[5] = run_case(false, IOCB_CMD_PREAD, T_EXT4_DIRECT, V_UNALIGNED).res;
 	outcomes[6] = run_case(false, IOCB_CMD_PREADV, T_EXT4, V_IOV_TOO_MANY).submitted;
 	outcomes[7] = run_case(false, IOCB_CMD_PREAD, T_DIR, V_PLAIN).submitted;

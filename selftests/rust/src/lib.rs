@@ -187,3 +187,30 @@ pub fn stress_seconds(default: u64) -> u64 {
         .filter(|&s| s > 0)
         .unwrap_or(default)
 }
+
+/// A stress phase's time: it runs as many rounds as fit in its budget and at least its stated
+/// minimum, so that a slower machine does fewer rounds in about the same time instead of running
+/// into a fixed limit. `STRESS_SECONDS` makes every budget at least that long.
+pub struct Budget {
+    start: std::time::Instant,
+    seconds: std::time::Duration,
+}
+
+impl Budget {
+    /// A budget of `seconds` (or `STRESS_SECONDS`, if longer), starting now.
+    pub fn new(seconds: u64) -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            seconds: std::time::Duration::from_secs(seconds.max(stress_seconds(0))),
+        }
+    }
+
+    /// Whether time is left: go on while it is, or while the minimum is not reached.
+    pub fn left(&self) -> bool {
+        self.start.elapsed() < self.seconds
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.start.elapsed()
+    }
+}

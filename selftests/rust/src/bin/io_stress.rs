@@ -9,7 +9,8 @@
 //! version of the block last written, and at the end every block of both files is read back
 //! and checked.
 //!
-//! Knobs: `IO_STRESS_MIN_IOS` (default 100000) I/Os at least, split between the two phases.
+//! Each phase runs for 20 s (or `STRESS_SECONDS`) and until it has done half the minimum of
+//! `IO_STRESS_MIN_IOS` I/Os (default 30000), the offlining phase at least 4 cycles.
 
 use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rust_aio_tests::numa::{self, Counters};
-use rust_aio_tests::{ensure, ensure_eq, io_event, iocb, uapi, Device, Outcome, Tap};
+use rust_aio_tests::{ensure, ensure_eq, io_event, iocb, uapi, Budget, Device, Outcome, Tap};
 
 const BLOCK: usize = 4096;
 const THREADS: usize = 4;
@@ -33,12 +34,17 @@ const RING_EVENTS: u32 = 8189;
 const RING_PAGES: usize = 64;
 const OFFLINE_CYCLES: u32 = 4;
 
+/// The I/Os a run must do at least, whatever the machine's speed (`IO_STRESS_MIN_IOS`).
 fn min_ios() -> u64 {
     std::env::var("IO_STRESS_MIN_IOS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000)
+        .unwrap_or(30_000)
 }
+
+/// Seconds each phase runs once it has done its share of the minimum (about 36,000 I/Os each
+/// on a quiet machine of the kind the project is tested on).
+const PHASE_SECONDS: u64 = 20;
 
 /// The contents of version `version` of block `block` of file `file`: every word derived from
 /// all three, so a block from the wrong file, place or time does not pass.
@@ -326,10 +332,11 @@ fn run() -> Result<Outcome, String> {
     let start = Instant::now();
     let limit = Duration::from_secs(600);
     let failed = |s: &Shared| s.error.lock().unwrap().clone();
-    // Phase 1: ping-pong until half the I/Os are done.
+    // Phase 1: ping-pong for its budget and until half the I/Os are done.
     let mut where_now = numa::nodes_of(0, &pages).map_err(|e| format!("errno {e}"))?;
     let (mut moves, mut node) = (0u64, 0);
-    while shared.reaped.load(Ordering::Relaxed) < target / 2
+    let budget = Budget::new(PHASE_SECONDS);
+    while (shared.reaped.load(Ordering::Relaxed) < target / 2 || budget.left())
         && failed(&shared).is_none()
         && start.elapsed() < limit
     {
@@ -337,9 +344,12 @@ fn run() -> Result<Outcome, String> {
         node ^= 1;
     }
     let ping_pong_ios = shared.reaped.load(Ordering::Relaxed);
-    // Phase 2: node 1 offline and online under the I/O, until all of it is done.
+    // Phase 2: node 1 offline and online under the I/O, for its budget, until all of it is done.
     let mut cycles = 0;
-    while (shared.reaped.load(Ordering::Relaxed) < target || cycles < OFFLINE_CYCLES)
+    let budget = Budget::new(PHASE_SECONDS);
+    while (shared.reaped.load(Ordering::Relaxed) < ping_pong_ios + target / 2
+        || cycles < OFFLINE_CYCLES
+        || budget.left())
         && failed(&shared).is_none()
         && start.elapsed() < limit
     {
