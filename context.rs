@@ -6,9 +6,10 @@
 //! in `file.rs`.
 //!
 //! Lifetime: a context is an `Arc`. The file's table and its address space's table each hold one
-//! reference until destroy; every request in flight holds one. Destroy marks the context dead,
-//! takes it off both tables, cancels what it can, waits until nothing is in flight and only then
-//! tears the ring down, so a completion never meets a freed ring. Contexts are destroyed by
+//! reference until it is torn down; every request in flight holds one. Destroy marks the context
+//! dead (lookups refuse it from then on), cancels what it can, waits until nothing is in flight,
+//! tears the ring down, so a completion never meets a freed ring, and only then takes the
+//! context off both tables: a close or an exit that finds it there dying waits for it. Contexts are destroyed by
 //! DESTROY, by closing the file that made them, and when the address space that made them dies
 //! (`owner.rs`), whichever comes first. The last reference may be dropped from hard IRQ (a timer
 //! request), so dropping a context only frees memory.
@@ -219,6 +220,11 @@ impl Context {
 
     pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Ordering::SeqCst)
+    }
+
+    /// The id user space names the context by: its ring's address (until `mremap` moves it).
+    pub(crate) fn id(&self) -> u64 {
+        self.user_id.load(Ordering::Acquire)
     }
 
     pub(crate) fn key(&self) -> ContextKey {
@@ -646,12 +652,11 @@ impl Context {
     }
 
     /// Tears down a context that this call marked dead (fs/aio.c's `kill_ioctx()` and what
-    /// follows it): takes it off the file's table, cancels the timers and polls, waits for
-    /// everything in flight (every request has put its file before it ends), unmaps the ring
-    /// if the caller owns it, frees the ring, and only then takes it off its address space's
-    /// table, so that the address space's death waits for all of it.
+    /// follows it): cancels the timers and polls, waits for everything in flight (every request
+    /// has put its file before it ends), unmaps the ring if the caller owns it, frees the ring,
+    /// and only then takes it off its file's table and its address space's, so that a close of
+    /// the file and the address space's death, meanwhile, wait for all of it.
     fn kill(&self) {
-        self.unfile();
         // Stop every timer that has not fired; complete those outside `ctx_lock`. A timer that
         // has fired stays on the list, where the irq_work will look for it.
         let mut cancelled = List::<TimerRequest>::new();
@@ -686,6 +691,9 @@ impl Context {
         self.wait.wake_up_all();
         self.wait_idle();
         let (file, mm_contexts) = self.teardown();
+        // Only now off the tables: a file closed or an address space dying meanwhile found it
+        // there, and waits for it (`destroy_and_wait`). Lookups refused it since it died.
+        self.unfile();
         if let Some(mm_contexts) = mm_contexts {
             drop(mm_contexts.remove(self.mm_index(), self));
         }
@@ -696,8 +704,7 @@ impl Context {
         drop(file);
     }
 
-    /// Takes the context off the file's table: nobody finds it by its id any more. Its address
-    /// space's table keeps it until it is torn down.
+    /// Takes the context off the file's table (at the end of its teardown).
     fn unfile(&self) {
         let from_file = {
             let mut table = self.table.lock();

@@ -105,9 +105,9 @@ impl FileContexts {
     }
 
     /// `io_setup()`: creates a context with room for `nr_events` events in flight and maps its
-    /// ring into the caller; returns the context id.
+    /// ring into the caller; returns the context (its id is [`Context::id`]).
     #[inline(never)]
-    pub(crate) fn setup(&self, nr_events: u32, flags: u32) -> Result<u64> {
+    pub(crate) fn setup(&self, nr_events: u32, flags: u32) -> Result<Arc<Context>> {
         // fs/aio.c doubles `nr_events` as a u32 before its overflow check: from 2^31 on it
         // wraps, passes, and the event limit says EAGAIN instead. Here that is EAGAIN whatever
         // the limit: such a ring is never built (fs/aio.c would build one from the wrapped
@@ -126,7 +126,7 @@ impl FileContexts {
         result
     }
 
-    fn setup_accounted(&self, max_reqs: u32) -> Result<u64> {
+    fn setup_accounted(&self, max_reqs: u32) -> Result<Arc<Context>> {
         // One slot always stays empty (head == tail means empty), one more "for good luck", as
         // fs/aio.c; then the ring is whole pages and `nr` whatever fits.
         let wanted = max_reqs as usize + 2;
@@ -171,7 +171,7 @@ impl FileContexts {
         }
         guard.resources().mm_contexts = Some(mm_contexts);
         drop(guard);
-        Ok(addr as u64)
+        Ok(ctx)
     }
 
     /// A new context of this file, built in place.

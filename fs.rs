@@ -336,11 +336,12 @@ impl Drop for RingFile {
 /// A counted reference to an open file of the submitter's (`fget()`), held from submission until
 /// the request that uses it completes, as fs/aio.c holds `req->ki_filp`.
 ///
-/// Dropped only in a user task (`fput()`: the file is released before the task returns to user
-/// space or exits) or on the module's workqueue (`__fput_sync()`: released before the drop
-/// returns), never in interrupt context or another's kernel thread, where `fput()` would leave
-/// the release to a global list, after the request has ended: requests that complete there
-/// hand themselves to the module's workqueue first.
+/// Dropped only in process context: in a user task (`fput()`: the file is released before the
+/// task returns to user space or exits), or in a kernel thread (`__fput_sync()`: released before
+/// the drop returns) — the module's workqueue, or one that destroys a context (a deferred close
+/// of the device, an asynchronous `mmput()`), where no lock is held. Never in interrupt context,
+/// where `fput()` would leave the release to a global list, after the request has ended:
+/// requests that complete there hand themselves to the module's workqueue first.
 ///
 /// # Invariants
 ///

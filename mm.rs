@@ -42,7 +42,7 @@ impl Vma {
     /// The VMA's offset in its file, in pages.
     pub(crate) fn pgoff(&self) -> usize {
         // SAFETY: The VMA is valid and its offset stable under `mmap_lock` (`from_raw`).
-        unsafe { (*self.0.get()).vm_pgoff as usize }
+        unsafe { (*self.0.get()).vm_pgoff }
     }
 
     /// The address space the VMA belongs to (for comparison only).

@@ -24,8 +24,9 @@
 //! cancelled, by its work while that is queued, and by the submitter; it is on the file's queue
 //! only while one of those holds it, and it is taken off the queue (under the queue's lock)
 //! before it completes. The last reference is dropped in the submitter, CANCEL, DESTROY or the
-//! work, never in a wake function (which hands it to the work): dropping it puts the polled
-//! file, which must not happen from interrupt context (`FileRef`).
+//! work, never in a wake function: one that completes the request hands the list's reference
+//! (or a new one) to the work, and touches the request no more. Dropping it puts the polled
+//! file, which must not happen in interrupt context (`FileRef`).
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
@@ -201,6 +202,9 @@ impl PollRequest {
                 // SAFETY: A poll request is only ever on its context's pending list.
                 let listed = unsafe { pending.remove(self) };
                 drop(pending);
+                // Off the queue: nothing locks it through the request any more.
+                // SAFETY: In the wake function, under the queue's lock, the entry off the queue.
+                unsafe { self.head.clear_in_wake() };
                 if self.completion.eventfd.is_some() {
                     // The work posts it, and signals the eventfd there.
                     self.ready.store(mask, Ordering::Relaxed);
@@ -208,14 +212,19 @@ impl PollRequest {
                     self.complete(mask);
                     self.finished.store(true, Ordering::Release);
                 }
-                // The work drops the request (and puts its file) in process context; it holds a
-                // reference from here on.
                 self.work_scheduled.store(true, Ordering::Relaxed);
-                self.schedule_work();
-                drop(listed);
-                // Last: once the head is clear, nothing locks this queue through the request.
-                // SAFETY: In the wake function, under the queue's lock, the entry off the queue.
-                unsafe { self.head.clear_in_wake() };
+                // Last, the work gets a reference (the list's, if it held one) and drops it in
+                // process context; from the enqueue on the request may be gone: nothing here
+                // touches it after.
+                let arc = match listed {
+                    Some(listed) => listed.into_arc(),
+                    // SAFETY: The request lives in an `Arc` (`submit`), alive while its entry
+                    // was on the queue (a holder keeps it).
+                    None => unsafe { ArcBorrow::from_raw(self) }.into(),
+                };
+                let workqueue = self.in_flight.ctx().shared().workqueue();
+                // Not queued (`work_scheduled` was clear): the enqueue takes the reference.
+                let _ = workqueue.enqueue(arc);
                 return;
             }
         }

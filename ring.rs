@@ -61,7 +61,11 @@
 //! - `ctx_lock` (timers): taken alone.
 //! - `ctx_lock_polls`: taken alone, with one lock of another's under it: the wait-queue lock of
 //!   a file a poll request waits on (`poll.rs`, as fs/aio.c takes `ctx_lock` → the queue's
-//!   lock). The file's wake-ups, which hold that queue lock, take no lock of the module.
+//!   lock). The file's wake-ups, which hold that queue lock, only *try* `ctx_lock_polls` (no
+//!   edge), and a wake-up that completes a poll takes `completion_lock` and the context's wait
+//!   queue's lock under the file's queue lock (after dropping `ctx_lock_polls`): edges from a
+//!   polled file's queue lock to those two, as fs/aio.c's `aio_poll_wake()` has; nothing of
+//!   the module takes a file's queue lock under either.
 //! - The file's table lock: alone, under `ring_lock` (setup files the context), or under
 //!   `mmap_lock` and `i_private_lock` (`mremap` refiles it).
 //! - The address space's table lock: alone, or under `ring_lock` (setup files the context,

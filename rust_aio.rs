@@ -244,10 +244,11 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
                 UserSlice::new(arg, size_of::<sys::rust_aio_setup>()).reader_writer();
             let mut setup: sys::rust_aio_setup = reader.read()?;
             let ctx = contexts.setup(setup.nr_events, setup.flags)?;
-            setup.ctx = ctx;
+            setup.ctx = ctx.id();
             if let Err(err) = writer.write(&setup) {
-                // As io_setup(): a context the caller cannot learn of is destroyed.
-                let _ = contexts.destroy(ctx);
+                // As io_setup(): a context the caller cannot learn of is destroyed (itself,
+                // not whatever its id names by now).
+                let _ = ctx.destroy();
                 return Err(err);
             }
             Ok(0)
@@ -260,9 +261,10 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
                 return Err(EINVAL);
             }
             let ctx = contexts.setup(setup.nr_events, setup.flags)?;
-            if let Err(err) = crate::uaccess::write_user_u64(ctxp, ctx) {
-                // A context the caller cannot learn of is destroyed.
-                let _ = contexts.destroy(ctx);
+            if let Err(err) = crate::uaccess::write_user_u64(ctxp, ctx.id()) {
+                // A context the caller cannot learn of is destroyed (itself, not whatever its id
+                // names by now).
+                let _ = ctx.destroy();
                 return Err(err);
             }
             Ok(0)

@@ -57,6 +57,7 @@ pub(crate) fn read_user_u64(src: UserPtr) -> Result<u64> {
 /// was. May sleep for as long as the fault takes (userfaultfd, FUSE, swap-in): never call it
 /// under a lock others wait for.
 pub(crate) fn fault_in_for_write(addr: UserPtr, len: usize) -> bool {
-    // SAFETY: `fault_in_safe_writeable()` checks the user range itself.
+    // SAFETY: `fault_in_safe_writeable()` faults through the caller's VMAs (`fixup_user_fault()`),
+    // which no kernel address is in: it only ever touches the caller's own memory.
     unsafe { sys::fault_in_safe_writeable(addr as *const _, len) == 0 }
 }

@@ -271,7 +271,12 @@ TEST(fsync_fdsync_like_native_aio)
  * system unmounts afterwards. A queued read cannot be cancelled (EINVAL, as
  * native aio says).
  */
-#define BIG (16 << 20)
+/*
+ * 3 s of reads at the disk's 16 MiB/s: some must still be in flight when
+ * SUBMIT returns, even on a machine at a third of the speed (under a CPU hog,
+ * 16 MiB had all been read by then).
+ */
+#define BIG (48 << 20)
 #define READS 64
 
 enum ending { BY_DESTROY, BY_CLOSE, BY_KILL };
@@ -489,6 +494,74 @@ TEST(exit_waits_for_reads_while_close_destroys)
 			ASSERT_EQ(0, mount("/dev/vda", scratch(), "ext4", 0, NULL));
 			break;
 		}
+	}
+	TH_LOG("%d rounds, %d reads in flight when the child was killed", round, in_flight);
+	EXPECT_LT(0, in_flight);
+	EXPECT_EQ(0, busy);
+	unlink(path);
+}
+
+/*
+ * The other way round: the child is killed first, so its exit is destroying
+ * its context (waiting for its reads) when the parent closes the file the
+ * context was made through. That close must wait for the context too: once
+ * it returns, the scratch file system unmounts at the first try.
+ */
+TEST(close_waits_for_context_exit_is_destroying)
+{
+	char path[256];
+	void *buf;
+	int fd, i, round, busy = 0, in_flight = 0;
+
+	ASSERT_NE(NULL, scratch());
+	snprintf(path, sizeof(path), "%s/close_race.%d", scratch(), getpid());
+	fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_DIRECT, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, posix_memalign(&buf, BLOCK, 1 << 20));
+	memset(buf, 0x5a, 1 << 20);
+	for (i = 0; i < BIG >> 20; i++)
+		ASSERT_EQ(1 << 20, pwrite(fd, buf, 1 << 20, (off_t)i << 20));
+	close(fd);
+	free(buf);
+
+	for (round = 0; round < 2 && !busy; round++) {
+		int dev = rust_aio_open(), pipefd[2], n = -1, status;
+		pid_t child;
+
+		ASSERT_LE(0, dev);
+		ASSERT_EQ(0, pipe(pipefd));
+		child = fork();
+		ASSERT_LE(0, child);
+		if (child == 0) {
+			aio_context_t ctx;
+			bool ok;
+
+			if (rust_aio_setup(dev, READS, &ctx))
+				_exit(1);
+			n = queue_reads(dev, ctx, path, &ok);
+			close(dev);
+			if (write(pipefd[1], &n, sizeof(n)) != sizeof(n))
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		ASSERT_EQ(sizeof(n), read(pipefd[0], &n, sizeof(n)));
+		in_flight += n;
+		kill(child, SIGKILL);
+		/* Its exit is now destroying the context, waiting for the reads. */
+		usleep(50000);
+		close(dev);
+		if (umount(scratch())) {
+			busy++;
+			TH_LOG("round %d: %d reads were in flight; close returned, the scratch fs "
+			       "still busy (%s)", round, n, strerror(errno));
+		}
+		ASSERT_EQ(child, waitpid(child, &status, 0));
+		for (i = 0; busy && umount(scratch()) && i < 500; i++)
+			usleep(10000);
+		ASSERT_EQ(0, mount("/dev/vda", scratch(), "ext4", 0, NULL));
+		close(pipefd[0]);
+		close(pipefd[1]);
 	}
 	TH_LOG("%d rounds, %d reads in flight when the child was killed", round, in_flight);
 	EXPECT_LT(0, in_flight);
