@@ -414,6 +414,57 @@ TEST(teardown_with_reads_in_flight)
  * is killed. Once the child has been reaped its reads are over: the scratch
  * file system unmounts at the first try.
  */
+/* The big file the teardown tests read: BIG bytes written, on the disk. */
+static int write_big_file(const char *path)
+{
+	void *buf;
+	int fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_DIRECT, 0600), i, ok = fd >= 0;
+
+	if (!ok || posix_memalign(&buf, BLOCK, 1 << 20))
+		return -1;
+	memset(buf, 0x5a, 1 << 20);
+	for (i = 0; ok && i < BIG >> 20; i++)
+		ok = pwrite(fd, buf, 1 << 20, (off_t)i << 20) == 1 << 20;
+	close(fd);
+	free(buf);
+	return ok ? 0 : -1;
+}
+
+/*
+ * A child with a context on `dev` and READS reads of `path` in flight; it
+ * closes its copy of the file (the parent's is then the last) and waits to be
+ * killed. Returns the child's pid; *in_flight says how many reads were still
+ * queued when SUBMIT returned.
+ */
+static pid_t child_with_reads(int dev, const char *path, int *in_flight)
+{
+	int pipefd[2], n = -1;
+	pid_t child;
+
+	if (pipe(pipefd))
+		return -1;
+	child = fork();
+	if (child == 0) {
+		aio_context_t ctx;
+		bool ok;
+
+		if (rust_aio_setup(dev, READS, &ctx))
+			_exit(1);
+		n = queue_reads(dev, ctx, path, &ok);
+		close(dev);
+		if (write(pipefd[1], &n, sizeof(n)) != sizeof(n))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	if (child < 0 || read(pipefd[0], &n, sizeof(n)) != sizeof(n))
+		n = -1;
+	*in_flight = n;
+	close(pipefd[0]);
+	close(pipefd[1]);
+	return child;
+}
+
 struct closer {
 	int dev;
 	int closed;
@@ -431,45 +482,22 @@ static void *close_device(void *arg)
 TEST(exit_waits_for_reads_while_close_destroys)
 {
 	char path[256];
-	void *buf;
-	int fd, i, round, busy = 0, in_flight = 0;
+	int i, round, busy = 0, in_flight = 0;
 
 	ASSERT_NE(NULL, scratch());
 	snprintf(path, sizeof(path), "%s/exit_race.%d", scratch(), getpid());
-	fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_DIRECT, 0600);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, posix_memalign(&buf, BLOCK, 1 << 20));
-	memset(buf, 0x5a, 1 << 20);
-	for (i = 0; i < BIG >> 20; i++)
-		ASSERT_EQ(1 << 20, pwrite(fd, buf, 1 << 20, (off_t)i << 20));
-	close(fd);
-	free(buf);
+	ASSERT_EQ(0, write_big_file(path));
 
 	for (round = 0; round < 4; round++) {
 		struct closer c = { .dev = rust_aio_open() };
 		pthread_t thread;
-		int pipefd[2], n = -1;
+		int n;
 		pid_t child;
 
 		ASSERT_LE(0, c.dev);
-		ASSERT_EQ(0, pipe(pipefd));
-		child = fork();
+		child = child_with_reads(c.dev, path, &n);
 		ASSERT_LE(0, child);
-		if (child == 0) {
-			aio_context_t ctx;
-			bool ok;
-
-			if (rust_aio_setup(c.dev, READS, &ctx))
-				_exit(1);
-			n = queue_reads(c.dev, ctx, path, &ok);
-			/* The parent's descriptor is now the file's last one. */
-			close(c.dev);
-			if (write(pipefd[1], &n, sizeof(n)) != sizeof(n))
-				_exit(1);
-			pause();
-			_exit(0);
-		}
-		ASSERT_EQ(sizeof(n), read(pipefd[0], &n, sizeof(n)));
+		ASSERT_LE(0, n);
 		in_flight += n;
 		ASSERT_EQ(0, pthread_create(&thread, NULL, close_device, &c));
 		/* Let the close begin destroying, then kill the owner. */
@@ -485,8 +513,6 @@ TEST(exit_waits_for_reads_while_close_destroys)
 			ASSERT_EQ(0, mount("/dev/vda", scratch(), "ext4", 0, NULL));
 		}
 		pthread_join(thread, NULL);
-		close(pipefd[0]);
-		close(pipefd[1]);
 		if (busy) {
 			/* Let the reads finish, and mount the disk again for what follows. */
 			for (i = 0; umount(scratch()) && i < 500; i++)
@@ -510,42 +536,20 @@ TEST(exit_waits_for_reads_while_close_destroys)
 TEST(close_waits_for_context_exit_is_destroying)
 {
 	char path[256];
-	void *buf;
-	int fd, i, round, busy = 0, in_flight = 0;
+	int i, round, busy = 0, in_flight = 0;
 
 	ASSERT_NE(NULL, scratch());
 	snprintf(path, sizeof(path), "%s/close_race.%d", scratch(), getpid());
-	fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_DIRECT, 0600);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, posix_memalign(&buf, BLOCK, 1 << 20));
-	memset(buf, 0x5a, 1 << 20);
-	for (i = 0; i < BIG >> 20; i++)
-		ASSERT_EQ(1 << 20, pwrite(fd, buf, 1 << 20, (off_t)i << 20));
-	close(fd);
-	free(buf);
+	ASSERT_EQ(0, write_big_file(path));
 
 	for (round = 0; round < 2 && !busy; round++) {
-		int dev = rust_aio_open(), pipefd[2], n = -1, status;
+		int dev = rust_aio_open(), n, status;
 		pid_t child;
 
 		ASSERT_LE(0, dev);
-		ASSERT_EQ(0, pipe(pipefd));
-		child = fork();
+		child = child_with_reads(dev, path, &n);
 		ASSERT_LE(0, child);
-		if (child == 0) {
-			aio_context_t ctx;
-			bool ok;
-
-			if (rust_aio_setup(dev, READS, &ctx))
-				_exit(1);
-			n = queue_reads(dev, ctx, path, &ok);
-			close(dev);
-			if (write(pipefd[1], &n, sizeof(n)) != sizeof(n))
-				_exit(1);
-			pause();
-			_exit(0);
-		}
-		ASSERT_EQ(sizeof(n), read(pipefd[0], &n, sizeof(n)));
+		ASSERT_LE(0, n);
 		in_flight += n;
 		kill(child, SIGKILL);
 		/* Its exit is now destroying the context, waiting for the reads. */
@@ -560,8 +564,6 @@ TEST(close_waits_for_context_exit_is_destroying)
 		for (i = 0; busy && umount(scratch()) && i < 500; i++)
 			usleep(10000);
 		ASSERT_EQ(0, mount("/dev/vda", scratch(), "ext4", 0, NULL));
-		close(pipefd[0]);
-		close(pipefd[1]);
 	}
 	TH_LOG("%d rounds, %d reads in flight when the child was killed", round, in_flight);
 	EXPECT_LT(0, in_flight);
