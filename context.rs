@@ -242,6 +242,11 @@ impl Context {
     /// `aio_ring_mremap()` finds no context in the table either), or destroy has begun.
     pub(crate) fn move_to(&self, addr: u64) -> bool {
         let mut table = self.table.lock();
+        // Under the table's lock: once destroy has read the id it unmaps at (under this lock,
+        // after marking the context dead), the id moves no more.
+        if self.is_dead() {
+            return false;
+        }
         let old = self.key();
         let Some(ctx) = table
             .get(&old)
@@ -735,10 +740,16 @@ impl Context {
         let resources = guard.resources();
         if let (Some(file), Some(owner)) = (&resources.file, &resources.owner_mm) {
             if owner.is_current() {
+                // The id, final once read under the table's lock after the context died: a
+                // `mremap` that moves the ring from now on is refused (`move_to`) and undone.
+                let id = {
+                    let _table = self.table.lock();
+                    self.user_id.load(Ordering::Acquire)
+                };
                 // Failing to unmap leaves a dead mapping (SIGBUS on access), nothing worse.
                 let _ = crate::mm::unmap_ring_pieces(
                     file,
-                    self.user_id.load(Ordering::Acquire) as usize,
+                    id as usize,
                     self.nr_pages * PAGE_SIZE,
                 );
             }
