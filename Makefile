@@ -120,13 +120,15 @@ soak: module selftests
 # (a copy of the sources: kbuild builds in the module's directory).
 BENCH_KDIR = $(shell $(TOP)/qemu/build-kernel --bench --dir)
 BENCH_MOD := $(BUILD)/bench/module
-MODULE_SOURCES := Kbuild $(filter-out %_generated.rs,$(wildcard $(TOP)/*.rs)) helpers.c \
-	helpers.h sys.h sys_allowlist include
+# The module's sources: the crate's files at the top, its folders, the ABI (the generated files
+# are left out where they are copied).
+MODULE_SOURCES := Kbuild $(wildcard $(TOP)/*.rs) context kapi ring include
 
 bench: deps selftests
 	@$(TOP)/qemu/build-kernel --bench >/dev/null
 	@mkdir -p $(BENCH_MOD)
-	@cd $(TOP) && cp -a $(notdir $(MODULE_SOURCES)) $(BENCH_MOD)/
+	@cd $(TOP) && cp -a $(notdir $(MODULE_SOURCES)) $(BENCH_MOD)/ && \
+		rm -f $(BENCH_MOD)/kapi/*_generated.rs
 	$(MAKE) -C $(BENCH_KDIR) M=$(BENCH_MOD) $(if $(LLVM),LLVM=$(LLVM)) modules
 	@$(TOP)/qemu/bench-run --kernel "$(BENCH_KDIR)/arch/x86/boot/bzImage" \
 		--module "$(BENCH_MOD)/rust_aio.ko" --bin "$(BUILD)/selftests"
@@ -138,7 +140,8 @@ run: module selftests
 
 clean:
 	@if [ -d "$(KDIR)" ]; then $(MAKE) $(KBUILD_ARGS) clean; fi
-	rm -rf $(BUILD) $(TOP)/sys_generated.rs $(TOP)/uapi_generated.rs $(TOP)/rust-project.json \
+	rm -rf $(BUILD) $(TOP)/kapi/sys_generated.rs $(TOP)/kapi/uapi_generated.rs \
+		$(TOP)/rust-project.json \
 		$(TOP)/.kdir-stamp
 	@$(MAKE) -C $(TOP)/selftests clean OUT="$(BUILD)/selftests"
 

@@ -41,15 +41,15 @@
 //! User space cannot write the page meanwhile: migration has replaced its page-table entries
 //! with migration entries before calling us.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use kernel::{c_str, error::from_result, ffi::c_int, prelude::*, time::Ktime, types::ARef};
+use core::sync::atomic::Ordering;
+use kernel::{error::from_result, ffi::c_int, prelude::*, time::Ktime, types::ARef};
 
 use crate::{
     context::Context,
-    debugfs::{Dir, U32Array},
-    folio::{Folio, LockedFolio, Mapping},
-    fs::AddressSpaceOperations,
-    sys,
+    kapi::folio::{Folio, LockedFolio, Mapping},
+    kapi::pseudo_fs::AddressSpaceOperations,
+    kapi::sys,
+    stats::{COPY_DELAY_US, ONE_PHASE, STATS},
 };
 
 /// The ring inode's `address_space_operations`.
@@ -61,71 +61,6 @@ pub(crate) static RING_AOPS: AddressSpaceOperations =
         // SAFETY: All-zero is a valid `address_space_operations`: every other one is absent.
         ..unsafe { core::mem::zeroed() }
     });
-
-/// Migration counters, shown in `/sys/kernel/debug/rust_aio/` and read by the tests.
-pub(crate) struct Stats {
-    /// Ring folios migrated.
-    pub(crate) migrated: AtomicU64,
-    /// Migrations refused with `-EAGAIN` because `ring_lock` was busy.
-    pub(crate) ring_lock_busy: AtomicU64,
-    /// Migrations refused with `-EINVAL` because the ring was being torn down.
-    pub(crate) teardown_won: AtomicU64,
-    /// Longest time, in ns, `completion_lock` was held (interrupts off) during a migration.
-    pub(crate) max_irqoff_ns: AtomicU64,
-    /// Sum of those times, in ns: divided by `migrated`, the mean.
-    pub(crate) total_irqoff_ns: AtomicU64,
-    /// Events posted from hard-IRQ context (timer requests, from their irq_work).
-    pub(crate) hardirq_completions: AtomicU64,
-    /// Event slots the second copy of a two-phase migration copied: completions that raced the
-    /// first copy (each would have been lost without it).
-    pub(crate) recopied_slots: AtomicU64,
-    /// Interrupts-off windows recorded in `irqoff_samples`: the next one goes to index
-    /// `irqoff_count % IRQOFF_SAMPLES`. Writable (debugfs), to start a new series.
-    pub(crate) irqoff_count: AtomicU64,
-}
-
-/// How many interrupts-off windows `irqoff_samples` keeps (the latest).
-const IRQOFF_SAMPLES: usize = 4096;
-
-/// The latest interrupts-off windows, in ns (saturated at `u32::MAX`), for their distribution
-/// (`make bench`). Written racily by concurrent migrations: a sample may be lost, never torn.
-#[repr(transparent)]
-struct IrqOffSamples([AtomicU32; IRQOFF_SAMPLES]);
-
-static IRQOFF: IrqOffSamples = IrqOffSamples([const { AtomicU32::new(0) }; IRQOFF_SAMPLES]);
-
-/// Microseconds to wait between the two copies (debugfs `copy_delay_us`, writable): tests
-/// widen the window in which completions race the first copy. 0 in normal use.
-pub(crate) static COPY_DELAY_US: AtomicU64 = AtomicU64::new(0);
-
-/// `irqoff_samples` as debugfs shows it (space-separated, oldest slot first).
-static IRQOFF_ARRAY: U32Array = U32Array::new(&IRQOFF.0);
-
-/// Set (debugfs `one_phase`, writable) to copy ring pages in one phase with interrupts off, as
-/// fs/aio.c does: the benchmark's baseline for the two-phase window.
-pub(crate) static ONE_PHASE: AtomicU64 = AtomicU64::new(0);
-
-impl Stats {
-    fn record_irqoff(&self, ns: u64, recopied: u32) {
-        self.max_irqoff_ns.fetch_max(ns, Ordering::Relaxed);
-        self.total_irqoff_ns.fetch_add(ns, Ordering::Relaxed);
-        self.recopied_slots
-            .fetch_add(u64::from(recopied), Ordering::Relaxed);
-        let slot = self.irqoff_count.fetch_add(1, Ordering::Relaxed) as usize % IRQOFF_SAMPLES;
-        IRQOFF.0[slot].store(u32::try_from(ns).unwrap_or(u32::MAX), Ordering::Relaxed);
-    }
-}
-
-pub(crate) static STATS: Stats = Stats {
-    migrated: AtomicU64::new(0),
-    ring_lock_busy: AtomicU64::new(0),
-    teardown_won: AtomicU64::new(0),
-    max_irqoff_ns: AtomicU64::new(0),
-    total_irqoff_ns: AtomicU64::new(0),
-    hardirq_completions: AtomicU64::new(0),
-    recopied_slots: AtomicU64::new(0),
-    irqoff_count: AtomicU64::new(0),
-};
 
 /// `read_folio` of the ring's mapping.
 ///
@@ -223,7 +158,7 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
         // Tests widen the window between the copies (at most 100 ms: spinlocks are held).
         let delay = COPY_DELAY_US.load(Ordering::Relaxed);
         if delay > 0 {
-            crate::sync::busy_wait_us(delay.min(100_000));
+            crate::kapi::task::busy_wait_us(delay.min(100_000));
         }
     }
     // `completion_lock`, interrupts off: no event or `tail` reaches the old folio after its
@@ -246,38 +181,4 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
     drop(old);
     STATS.migrated.fetch_add(1, Ordering::Relaxed);
     Ok(())
-}
-
-/// The debugfs directory with the counters; removed when dropped.
-pub(crate) struct DebugFs {
-    _dir: Dir,
-}
-
-impl DebugFs {
-    /// Creates `/sys/kernel/debug/rust_aio/` with one file per counter.
-    pub(crate) fn create() -> Self {
-        let dir = Dir::new(c_str!("rust_aio"));
-        let counters: [(&CStr, &'static AtomicU64, u16); 11] = [
-            (c_str!("migrated"), &STATS.migrated, 0o444),
-            (c_str!("ring_lock_busy"), &STATS.ring_lock_busy, 0o444),
-            (c_str!("teardown_won"), &STATS.teardown_won, 0o444),
-            (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns, 0o444),
-            (c_str!("total_irqoff_ns"), &STATS.total_irqoff_ns, 0o444),
-            (
-                c_str!("hardirq_completions"),
-                &STATS.hardirq_completions,
-                0o444,
-            ),
-            (c_str!("recopied_slots"), &STATS.recopied_slots, 0o444),
-            (c_str!("irqoff_count"), &STATS.irqoff_count, 0o644),
-            (c_str!("one_phase"), &ONE_PHASE, 0o644),
-            (c_str!("copy_delay_us"), &COPY_DELAY_US, 0o644),
-            (c_str!("aio_nr"), &crate::AIO_NR, 0o444),
-        ];
-        for (name, counter, mode) in counters {
-            dir.u64_file(name, mode, counter);
-        }
-        dir.u32_array_file(c_str!("irqoff_samples"), &IRQOFF_ARRAY);
-        Self { _dir: dir }
-    }
 }

@@ -5,7 +5,7 @@
 //! free slots are counted. The ring file's operations are `ring_file.rs`'s, its pages'
 //! migration `migrate.rs`'s.
 //!
-//! A context's ring is the page cache of its own anonymous inode (`fs.rs`), mapped shared into
+//! A context's ring is the page cache of its own anonymous inode (`kapi/pseudo_fs.rs`), mapped shared into
 //! the process that set it up; the context id user space passes is the ring's address there.
 //! Page 0 starts with the ring header; `struct io_event` slots follow across the pages. User space
 //! may reap events itself by reading the slots between `head` and `tail` and storing a new `head`,
@@ -34,8 +34,8 @@
 //!   and destroy complete what they take off it after dropping it).
 //!
 //! Besides those, the ring's mapping has `i_private_lock`, which guards its pointer to the
-//! context (`folio.rs`), through which migration and `mremap` find it; the file's context table
-//! (`file.rs`) and the address space's (`owner.rs`) have their own spinlocks.
+//! context (`kapi/folio.rs`), through which migration and `mremap` find it; the file's context table
+//! (`context/table.rs`) and the address space's (`context/owner.rs`) have their own spinlocks.
 //!
 //! ## Lock order
 //!
@@ -45,7 +45,7 @@
 //!
 //! - `ring_lock` → `mmap_lock`: setup maps the ring and teardown unmaps it under `ring_lock`.
 //!   (Setup registers with the address space, which takes `mmap_lock` for writing, before it
-//!   takes `ring_lock`, never under it: `owner.rs`.)
+//!   takes `ring_lock`, never under it: `context/owner.rs`.)
 //! - `mmap_lock` → `i_private_lock`: the kernel calls `ring_mremap` with `mmap_lock` held, and
 //!   migration may run under it (`migrate.rs`).
 //! - `ring_lock` → `i_private_lock`: teardown disconnects the ring file under `ring_lock`.
@@ -74,86 +74,29 @@
 //! No lock of the module is a raw spinlock: the hrtimer of a timer request expires in hard IRQ,
 //! where `PREEMPT_RT` forbids `spinlock_t`, so its expiry function takes no lock at all. It
 //! pushes the request on a lock-free stack and queues an irq_work
-//! ([`FiredTimers`](crate::request::FiredTimers)), which completes it.
+//! ([`FiredTimers`](crate::context::request::FiredTimers)), which completes it.
 
 use core::{
     cell::UnsafeCell,
-    mem::size_of,
     num::NonZeroU32,
     sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
 };
-use kernel::{prelude::*, types::ARef, uaccess::UserPtr};
+use kernel::{prelude::*, types::ARef};
+
+mod header;
+mod reap;
+mod recopy;
+
+pub(crate) use header::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE};
+use header::{EVENTS_OFFSET, EVENTS_PER_PAGE};
 
 use crate::{
-    folio::Folio,
-    fs::RingFile,
-    mm::Mm,
-    owner::MmContextsRef,
-    sync::{
+    kapi::folio::Folio,
+    kapi::sync::{
         new_irq_spinlock, new_try_mutex, IrqSpinLock, IrqSpinLockGuard, TryMutex, TryMutexGuard,
     },
-    sys,
+    kapi::sys,
 };
-
-/// Bytes in a ring page.
-pub(crate) const PAGE_SIZE: usize = sys::PAGE_SIZE;
-/// Size of the ring header and of an event slot: both 32 bytes, as in fs/aio.c.
-pub(crate) const HEADER_SIZE: usize = size_of::<sys::rust_aio_ring>();
-pub(crate) const EVENT_SIZE: usize = size_of::<sys::io_event>();
-/// Event slots per page, and the header's size in slots (`AIO_EVENTS_OFFSET`).
-const EVENTS_PER_PAGE: usize = PAGE_SIZE / EVENT_SIZE;
-const EVENTS_OFFSET: usize = HEADER_SIZE / EVENT_SIZE;
-/// fs/aio.c doubles `nr_events` and refuses more than `0x10000000 / sizeof(struct io_event)`
-/// with EINVAL: beyond that a ring would be absurdly large.
-pub(crate) const MAX_DOUBLED_EVENTS: u32 = (0x1000_0000 / EVENT_SIZE) as u32;
-
-const _: () = assert!(HEADER_SIZE == EVENT_SIZE && PAGE_SIZE % EVENT_SIZE == 0);
-
-/// The ring header as the kernel sees it in the shared page: every field may change under it
-/// (user space can write the mapping), so each is an atomic.
-#[repr(C)]
-pub(crate) struct SharedHeader {
-    id: AtomicU32,
-    nr: AtomicU32,
-    head: AtomicU32,
-    tail: AtomicU32,
-    magic: AtomicU32,
-    compat_features: AtomicU32,
-    incompat_features: AtomicU32,
-    header_length: AtomicU32,
-}
-
-const _: () = assert!(size_of::<SharedHeader>() == HEADER_SIZE);
-
-impl SharedHeader {
-    pub(crate) fn of(page0: &Folio) -> &SharedHeader {
-        // SAFETY: A ring folio is a page of at least `HEADER_SIZE` bytes that lives while the
-        // borrowed `Folio` reference does; the header is a plain array of naturally aligned u32s.
-        unsafe { &*page0.address().cast::<SharedHeader>() }
-    }
-
-    /// Fills in the header of a new ring of `nr_events` slots (setup, before the ring is
-    /// installed); `id` is information only: nothing reads it back.
-    pub(crate) fn init(&self, id: u32, nr_events: u32) {
-        self.id.store(id, Ordering::Relaxed);
-        self.nr.store(nr_events, Ordering::Relaxed);
-        self.head.store(0, Ordering::Relaxed);
-        self.tail.store(0, Ordering::Relaxed);
-        self.magic
-            .store(sys::RUST_AIO_RING_MAGIC, Ordering::Relaxed);
-        self.compat_features
-            .store(sys::RUST_AIO_RING_COMPAT_FEATURES, Ordering::Relaxed);
-        self.incompat_features
-            .store(sys::RUST_AIO_RING_INCOMPAT_FEATURES, Ordering::Relaxed);
-        self.header_length
-            .store(HEADER_SIZE as u32, Ordering::Relaxed);
-    }
-
-    /// Sets `id` (setup, once the context has its index in its address space's table).
-    pub(crate) fn set_id(&self, id: u32) {
-        self.id.store(id, Ordering::Relaxed);
-    }
-}
 
 /// A ring's `completion_lock` data.
 struct Completions {
@@ -161,15 +104,10 @@ struct Completions {
     completed_events: u32,
 }
 
-/// A ring's `ring_lock` data: what setup installs and teardown removes.
-pub(crate) struct RingResources {
-    pub(crate) file: Option<RingFile>,
-    pub(crate) owner_mm: Option<ARef<Mm>>,
-    /// The owner's table of contexts (`owner.rs`): held until teardown.
-    pub(crate) mm_contexts: Option<MmContextsRef>,
-}
-
-/// A context's completion ring and its two locks (see the module documentation).
+/// A context's completion ring and its two locks (see the module documentation). `ring_lock`
+/// guards an `R` of its owner's besides the folios: what setup installs and teardown removes (the
+/// context's `RingResources`); the ring never looks into it, as binder's `RangeAllocator<T>`
+/// never names its owner.
 ///
 /// # Invariants
 ///
@@ -178,12 +116,12 @@ pub(crate) struct RingResources {
 /// - Once set up, `folios` holds `nr_pages` folios and the header's slots number `nr_events`;
 ///   after teardown it is empty.
 #[pin_data]
-pub(crate) struct Ring {
+pub(crate) struct Ring<R> {
     /// Number of event slots: the trusted copy of the header's `nr`. Never zero, which the type
     /// says, so that taking a position modulo it needs no division-by-zero check.
     nr_events: NonZeroU32,
     #[pin]
-    ring_lock: TryMutex<RingResources>,
+    ring_lock: TryMutex<R>,
     #[pin]
     completion_lock: IrqSpinLock<Completions>,
     folios: UnsafeCell<KVec<ARef<Folio>>>,
@@ -202,34 +140,32 @@ pub(crate) struct Ring {
 
 // SAFETY: `folios` is shared under the locking rules of the type invariants; everything else is
 // `Sync` on its own.
-unsafe impl Sync for Ring {}
+unsafe impl<R: Send> Sync for Ring<R> {}
 // SAFETY: Nothing in a `Ring` is tied to a thread.
-unsafe impl Send for Ring {}
+unsafe impl<R: Send> Send for Ring<R> {}
 
 /// Proof that `ring_lock` is held.
 #[must_use = "the lock unlocks immediately when the guard is unused"]
-pub(crate) struct RingGuard<'a> {
-    ring: &'a Ring,
-    resources: TryMutexGuard<'a, RingResources>,
+pub(crate) struct RingGuard<'a, R> {
+    ring: &'a Ring<R>,
+    resources: TryMutexGuard<'a, R>,
 }
 
 /// Proof that `completion_lock` is held.
 #[must_use = "the lock unlocks immediately when the guard is unused"]
-struct CompletionGuard<'a> {
-    ring: &'a Ring,
+struct CompletionGuard<'a, R> {
+    ring: &'a Ring<R>,
     completions: IrqSpinLockGuard<'a, Completions>,
 }
 
-impl Ring {
-    pub(crate) fn new(nr_events: NonZeroU32) -> impl PinInit<Self> {
+impl<R> Ring<R> {
+    /// A ring of `nr_events` slots whose `ring_lock` guards `resources`.
+    pub(crate) fn new(nr_events: NonZeroU32, resources: R) -> impl PinInit<Self> {
         // One slot always stays empty: `head == tail` means no events.
         let free_slots = nr_events.get() - 1;
         pin_init!(Self {
             nr_events,
-            ring_lock <- new_try_mutex!(
-                RingResources { file: None, owner_mm: None, mm_contexts: None },
-                "ring_lock",
-            ),
+            ring_lock <- new_try_mutex!(resources, "ring_lock"),
             completion_lock <- new_irq_spinlock!(
                 Completions { completed_events: 0 },
                 "completion_lock",
@@ -242,7 +178,7 @@ impl Ring {
     }
 
     /// Takes `ring_lock`, sleeping if needed.
-    pub(crate) fn lock(&self) -> RingGuard<'_> {
+    pub(crate) fn lock(&self) -> RingGuard<'_, R> {
         RingGuard {
             ring: self,
             resources: self.ring_lock.lock(),
@@ -250,7 +186,7 @@ impl Ring {
     }
 
     /// Tries `ring_lock` without sleeping: migration's way in (`migrate.rs`).
-    pub(crate) fn try_lock(&self) -> Option<RingGuard<'_>> {
+    pub(crate) fn try_lock(&self) -> Option<RingGuard<'_, R>> {
         Some(RingGuard {
             ring: self,
             resources: self.ring_lock.try_lock()?,
@@ -272,14 +208,14 @@ impl Ring {
     /// # Safety
     ///
     /// The caller must hold `ring_lock` while the returned guard lives.
-    unsafe fn lock_both(&self) -> BothGuard<'_> {
+    unsafe fn lock_both(&self) -> BothGuard<'_, R> {
         BothGuard {
             ring: self,
             _completions: self.completion_lock.lock(),
         }
     }
 
-    fn lock_completions(&self) -> CompletionGuard<'_> {
+    fn lock_completions(&self) -> CompletionGuard<'_, R> {
         CompletionGuard {
             ring: self,
             completions: self.completion_lock.lock(),
@@ -332,9 +268,9 @@ impl Ring {
     }
 }
 
-impl<'a> RingGuard<'a> {
-    /// What setup installs and teardown removes, under `ring_lock`.
-    pub(crate) fn resources(&mut self) -> &mut RingResources {
+impl<'a, R> RingGuard<'a, R> {
+    /// What `ring_lock` guards besides the folios: what setup installs and teardown removes.
+    pub(crate) fn resources(&mut self) -> &mut R {
         &mut self.resources
     }
 
@@ -345,100 +281,21 @@ impl<'a> RingGuard<'a> {
         unsafe { self.ring.folios_locked() }
     }
 
-    /// Where completions are now: migration's first copy has every event before this mark in
-    /// it (`migrate.rs`).
-    pub(crate) fn completion_mark(&self) -> CompletionMark {
-        // Acquire, `posted` first: a post counted in it has its `tail` visible, so `tail` is at
-        // least where `posted` says, and its events are in the page when it is copied.
-        let posted = self.ring.posted.load(Ordering::Acquire);
-        let tail = self.ring.tail.load(Ordering::Acquire);
-        CompletionMark { posted, tail }
-    }
-
     /// Takes `completion_lock` as well, which allows changing the folios.
-    pub(crate) fn lock_completions(&mut self) -> BothGuard<'_> {
+    pub(crate) fn lock_completions(&mut self) -> BothGuard<'_, R> {
         // SAFETY: This guard holds `ring_lock`, and the mutable borrow keeps it held.
         unsafe { self.ring.lock_both() }
     }
-
-    /// Copies up to `nr` events to user space and advances the ring's `head` past exactly those
-    /// copied (fs/aio.c's `aio_read_events_ring()`). Takes no page fault: a destination page that
-    /// is not present ends the copy, and the caller faults it in after dropping `ring_lock`.
-    /// Returns how many events were copied, and whether a fault stopped the copy.
-    pub(crate) fn read_events(&self, out: UserPtr, nr: usize) -> (usize, bool) {
-        let nr_slots = self.ring.nr_events;
-        let nr_events = nr_slots.get();
-        let folios = self.folios();
-        let Some(page0) = folios.first() else {
-            return (0, false);
-        };
-        let header = SharedHeader::of(page0);
-        // Acquire (fs/aio.c's smp_rmb()): the events before `tail` are visible once it is read;
-        // pairs with the Release in `CompletionGuard::post`. This is the kernel's own `tail`,
-        // always below `nr_events`; the header's may hold anything.
-        let tail = self.ring.tail.load(Ordering::Acquire);
-        // User space may have written anything here: index with the trusted size
-        // (CVE-2014-0206).
-        let mut head = header.head.load(Ordering::Relaxed) % nr_slots;
-        let mut copied = 0usize;
-        let mut faulted = false;
-        while copied < nr && head != tail {
-            let contiguous = if head <= tail { tail } else { nr_events } - head;
-            let pos = head as usize + EVENTS_OFFSET;
-            let in_page = pos % EVENTS_PER_PAGE;
-            let count = (contiguous as usize)
-                .min(nr - copied)
-                .min(EVENTS_PER_PAGE - in_page);
-            let Some(folio) = folios.get(pos / EVENTS_PER_PAGE) else {
-                break;
-            };
-            let mut whole = folio.copy_to_user_nofault(
-                in_page * EVENT_SIZE,
-                count * EVENT_SIZE,
-                out + copied * EVENT_SIZE,
-            ) / EVENT_SIZE;
-            // The chunk stopped short (a copy may give up on a whole range it cannot check, and
-            // only whole events count): go on one event at a time, so that the one that faults
-            // is exactly the next, the one the caller faults in.
-            while whole < count
-                && folio.copy_to_user_nofault(
-                    (in_page + whole) * EVENT_SIZE,
-                    EVENT_SIZE,
-                    out + (copied + whole) * EVENT_SIZE,
-                ) == EVENT_SIZE
-            {
-                whole += 1;
-            }
-            copied += whole;
-            head = (head + whole as u32) % nr_slots;
-            if whole < count {
-                faulted = true;
-                break;
-            }
-        }
-        if copied > 0 {
-            // Release: the slots were read before they are handed back to the completion side.
-            header.head.store(head, Ordering::Release);
-        }
-        (copied, faulted)
-    }
-}
-
-/// Where completions were when migration's first copy began ([`RingGuard::completion_mark`]).
-#[derive(Clone, Copy)]
-pub(crate) struct CompletionMark {
-    posted: u64,
-    tail: u32,
 }
 
 /// Proof that both `ring_lock` and `completion_lock` are held: the folios may change.
 #[must_use = "the lock unlocks immediately when the guard is unused"]
-pub(crate) struct BothGuard<'a> {
-    ring: &'a Ring,
+pub(crate) struct BothGuard<'a, R> {
+    ring: &'a Ring<R>,
     _completions: IrqSpinLockGuard<'a, Completions>,
 }
 
-impl BothGuard<'_> {
+impl<R> BothGuard<'_, R> {
     /// Puts `folio` in the ring at `index`, returning the one it replaces.
     pub(crate) fn replace_folio(
         &mut self,
@@ -452,55 +309,6 @@ impl BothGuard<'_> {
             .map(|slot| core::mem::replace(slot, folio))
     }
 
-    /// Migration's second copy: copies from `src` to `dst`, the old and new folio of ring page
-    /// `index`, what was written to that page since `mark` — the event slots of the events
-    /// posted since, from the marked `tail` on, that lie in the page and, for page 0, the
-    /// header. Returns the number of slots copied.
-    ///
-    /// Nothing else in the page can have changed: `head` is written by reapers holding
-    /// `ring_lock` (as the caller does) and by user space, whose page-table entries for this page
-    /// migration has replaced. But user space may still reap the other pages and store `head`,
-    /// so `tail` may have gone round the ring meanwhile: the number of events posted, not the
-    /// new `tail`, says how many slots were written (`ring_laps_between_copies` in
-    /// migrate_test). Counting from a `posted` read before the marked `tail` may overcount,
-    /// which only copies unchanged slots again.
-    pub(crate) fn recopy_since(
-        &self,
-        index: usize,
-        src: &Folio,
-        dst: &Folio,
-        mark: CompletionMark,
-    ) -> u32 {
-        let nr_events = self.ring.nr_events.get() as usize;
-        if index == 0 {
-            dst.copy_range_from(src, 0, HEADER_SIZE);
-        }
-        let posted = self.ring.posted.load(Ordering::Relaxed);
-        let written = posted.wrapping_sub(mark.posted).min(nr_events as u64) as usize;
-        let start = (mark.tail % self.ring.nr_events) as usize;
-        let end = start + written;
-        let ranges: [(usize, usize); 2] = if written == nr_events {
-            [(0, nr_events), (0, 0)]
-        } else if end <= nr_events {
-            [(start, end), (0, 0)]
-        } else {
-            [(start, nr_events), (0, end - nr_events)]
-        };
-        // The slots whose events live in this page.
-        let first = (index * EVENTS_PER_PAGE).saturating_sub(EVENTS_OFFSET);
-        let last = ((index + 1) * EVENTS_PER_PAGE - EVENTS_OFFSET).min(nr_events);
-        let mut copied = 0;
-        for (from, to) in ranges {
-            let (from, to) = (from.max(first), to.min(last));
-            if from < to {
-                let offset = ((from + EVENTS_OFFSET) % EVENTS_PER_PAGE) * EVENT_SIZE;
-                dst.copy_range_from(src, offset, (to - from) * EVENT_SIZE);
-                copied += (to - from) as u32;
-            }
-        }
-        copied
-    }
-
     pub(crate) fn take_folios(&mut self) -> KVec<ARef<Folio>> {
         // SAFETY: Both locks are held, so nobody else reads or writes `folios` (invariant).
         core::mem::take(unsafe { &mut *self.ring.folios.get() })
@@ -512,7 +320,7 @@ impl BothGuard<'_> {
     }
 }
 
-impl CompletionGuard<'_> {
+impl<R> CompletionGuard<'_, R> {
     fn folios(&self) -> &[ARef<Folio>] {
         // SAFETY: This guard holds `completion_lock`.
         unsafe { self.ring.folios_locked() }

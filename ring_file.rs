@@ -10,10 +10,10 @@ use kernel::{error::from_result, ffi::c_int, prelude::*};
 
 use crate::{
     context::Context,
-    fs::{RingFsPin, VmOperations},
-    misc::{this_module, FileOperations},
-    mm::{NewVma, Vma},
-    sys,
+    kapi::miscdevice::{this_module, FileOperations},
+    kapi::mm::{NewVma, Vma},
+    kapi::pseudo_fs::{RingFsPin, VmOperations},
+    kapi::sys,
 };
 
 /// The ring's `file_operations`: `mmap`, used by setup, and `release`, which ends the file's pin

@@ -7,45 +7,30 @@
 //! context dies when it is destroyed, when the file it was made through is closed, or when the
 //! address space that made it dies (exit, exec), whichever comes first.
 //!
-//! How the pieces fit, from the ioctl down:
+//! How the pieces fit, in layers from the ioctl down; each names only what is below it:
 //!
-//! - `rust_aio.rs` (this file): the module, the device and its ioctls, and what every context
-//!   shares ([`Shared`]).
-//! - `file.rs`: one open device file and the contexts it made, found by their id; `io_setup`,
-//!   which makes a context and its ring file (handing the file its operation tables: the
-//!   address-space operations of `migrate.rs`, the file operations of `ring_file.rs`).
-//! - `context.rs`: one context: `io_submit`, `io_getevents`, `io_cancel`, `io_destroy`, and
-//!   its teardown.
-//! - `request.rs`: the kinds of request and how each completes; a new kind goes here (and its
-//!   decoding in `context.rs`). `rw.rs`: reads and writes, which the file system completes;
-//!   `poll.rs`: polls, which the file's wake-ups complete.
-//! - `ring_file.rs`: the ring file's `file_operations` and the ring mapping's `vm_operations`
-//!   (`mremap` moves the context's id with the ring).
-//! - `migrate.rs`: how ring pages migrate (the ring inode's address-space operations), and the
-//!   debugfs counters.
-//! - `ring.rs`: the completion ring: its header and slots, its locks and the rule they keep,
-//!   posting and reaping, free slots. **The module's lock order is stated there, once.**
-//! - `owner.rs`: contexts die with their address space.
-//! - Thin wrappers of the kernel objects used, the only files that call C
-//!   (`scripts/check-raw-calls`): `fs.rs` (the ring filesystem, ring files, file references),
-//!   `folio.rs` (ring folios, the ring mapping), `mm.rs` (address spaces, VMAs, mmu
-//!   notifiers), `uaccess.rs` (user words), `cred.rs` (the submitter's credentials and
-//!   capabilities), `kiocb.rs` (kiocbs, user iterators, `read_iter`/`write_iter`), `pollwait.rs`
-//!   (`vfs_poll`, wait entries with a wake function, RCU), `sync.rs`
-//!   (locks, wait queue), `timer.rs` (hrtimer, irq_work, eventfd, workqueue), `misc.rs` (the
-//!   misc device), `debugfs.rs`.
-//! - `sys.rs`: the raw bindings: `kernel::bindings`, what bindgen generates on top of it, and the
-//!   ABI (`sys::uapi`).
-//!
-//! Dependencies point down that list: `ring.rs` names nothing above it (not `Context`, not
-//! `migrate.rs`); `migrate.rs` and `ring_file.rs` use the ring and find the context through the
-//! ring's mapping. What points back up is what the design holds: a context holds its file's
-//! table, a request holds its context, and requests complete through `Context::complete`.
+//! 1. `rust_aio.rs` (this file): the module, the device and its ioctls.
+//! 2. The ring callbacks, which the kernel calls on a ring: `migrate.rs` (the ring inode's
+//!    address-space operations: how ring pages migrate) and `ring_file.rs` (the ring file's
+//!    operations and the ring mapping's: `mmap`, `mremap`). The crate root hands their tables
+//!    down to the contexts ([`context::Shared`]), which give them to every ring file they make.
+//! 3. `context.rs` and `context/`: a context and everything that may name it — `table.rs` (one
+//!    open device file and the contexts it made, `io_setup`), `submit.rs` (`io_submit` of one
+//!    iocb), `reap.rs` (`io_getevents`), `destroy.rs` (`io_cancel`, `io_destroy`, teardown),
+//!    `owner.rs` (contexts die with their address space), and the kinds of request:
+//!    `request.rs` (what completes a request, NOOP batches, TIMER, WORK, FSYNC), `rw.rs` (reads
+//!    and writes), `poll.rs` (POLL). Inside this folder a request holds its context and the
+//!    context lists its pending requests.
+//! 4. `ring.rs` and `ring/`: the completion ring, generic over what its `ring_lock` guards
+//!    (it never names a context): its header, its locks and the rule they keep, posting and
+//!    reaping, migration's second copy. **The module's lock order is stated there, once.**
+//! 5. `stats.rs`: the module-wide counters and test knobs (debugfs).
+//! 6. `kapi.rs` and `kapi/`: thin wrappers of the kernel objects used, one file per kernel
+//!    abstraction, named after the upstream Rust abstraction where newer kernels have one: the
+//!    only code that calls C (`scripts/check-raw-calls`). `kapi/sys.rs` holds the raw bindings:
+//!    `kernel::bindings`, what bindgen generates on top of it, and the ABI (`sys::uapi`).
 
-use core::{
-    mem::size_of,
-    sync::atomic::{AtomicU64, Ordering},
-};
+use core::mem::size_of;
 use kernel::{
     c_str,
     error::from_result,
@@ -56,31 +41,18 @@ use kernel::{
 };
 
 mod context;
-mod cred;
-mod debugfs;
-mod file;
-mod folio;
-mod fs;
-mod kiocb;
+mod kapi;
 mod migrate;
-mod misc;
-mod mm;
-mod owner;
-mod poll;
-mod pollwait;
-mod request;
 mod ring;
 mod ring_file;
-mod rw;
-mod sync;
-mod sys;
-mod timer;
-mod uaccess;
+mod stats;
 
-use file::FileContexts;
-use misc::{FileOperations, MiscRegistration};
-use request::FiredTimers;
-use timer::WorkQueue;
+use context::{table::FileContexts, Shared};
+use kapi::{
+    miscdevice::{FileOperations, MiscRegistration},
+    pseudo_fs::RingOps,
+    sys,
+};
 
 module! {
     type: RustAio,
@@ -90,57 +62,23 @@ module! {
     license: "GPL",
 }
 
-/// Events all live contexts asked for, against the `max_events` parameter (fs/aio.c's
-/// `aio_nr`); in debugfs as `aio_nr`.
-pub(crate) static AIO_NR: AtomicU64 = AtomicU64::new(0);
-
-/// What every context of the module shares.
-#[pin_data]
-pub(crate) struct Shared {
-    /// Where `RUST_AIO_CMD_WORK` operations complete.
-    workqueue: WorkQueue,
-    /// Where timer requests go once their hrtimer has expired.
-    #[pin]
-    pub(crate) fired_timers: FiredTimers,
-}
-
-impl Shared {
-    pub(crate) fn workqueue(&self) -> &kernel::workqueue::Queue {
-        self.workqueue.queue()
-    }
-
-    /// Accounts a new context's events against the module-wide limit (EAGAIN beyond it).
-    pub(crate) fn account_events(&self, nr_events: u32) -> Result {
-        let limit = u64::from(misc::max_events());
-        AIO_NR
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |accounted| {
-                let total = accounted + u64::from(nr_events);
-                (total <= limit).then_some(total)
-            })
-            .map(|_| ())
-            .map_err(|_| EAGAIN)
-    }
-
-    pub(crate) fn unaccount_events(&self, nr_events: u32) {
-        AIO_NR.fetch_sub(u64::from(nr_events), Ordering::AcqRel);
-    }
-}
-
 /// The module: its device, with what contexts share (the device's files are opened with it),
 /// and its counters.
 struct RustAio {
     // Dropped in this order: no new files, then the shared state, then no more counters.
     _device: Pin<KBox<MiscRegistration<Shared>>>,
-    _debugfs: migrate::DebugFs,
+    _debugfs: stats::DebugFs,
 }
 
 impl kernel::Module for RustAio {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let debugfs = migrate::DebugFs::create();
-        let shared = try_pin_init!(Shared {
-            workqueue: WorkQueue::new()?,
-            fired_timers <- FiredTimers::new(),
-        }? Error);
+        let debugfs = stats::DebugFs::create();
+        // The ring files setup makes get the operations of the layer above the contexts: how
+        // their pages migrate and how their mappings move.
+        let shared = Shared::new(RingOps {
+            aops: &migrate::RING_AOPS,
+            fops: &ring_file::RING_FOPS,
+        });
         // Mode 0666: like the aio system calls, the device is open to every user. The shared
         // state is ready before the device can be opened.
         let device = KBox::pin_init(
@@ -159,14 +97,14 @@ impl Drop for RustAio {
     /// module), but the address-space tables they gave back are freed after an SRCU grace
     /// period, by module code: wait for that.
     fn drop(&mut self) {
-        owner::synchronize();
+        context::owner::synchronize();
     }
 }
 
 /// The operations of `/dev/rust_aio`. 32-bit processes are not supported: `iocbpp` holds
 /// 64-bit pointers, so there is no `compat_ioctl`.
 static DEVICE_FOPS: FileOperations = FileOperations(sys::file_operations {
-    owner: misc::this_module(),
+    owner: kapi::miscdevice::this_module(),
     open: Some(device_open),
     release: Some(device_release),
     unlocked_ioctl: Some(device_ioctl),
@@ -255,13 +193,13 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
         }
         sys::RUST_AIO_IOC_IO_SETUP => {
             // As fs/aio.c's `io_setup()`: `*ctxp` read first (EFAULT), which must be 0 (EINVAL).
-            let setup: sys::rust_aio_io_setup = crate::uaccess::read_user_words(arg)?;
+            let setup: sys::rust_aio_io_setup = crate::kapi::uaccess::read_user_words(arg)?;
             let ctxp = setup.ctxp as UserPtr;
-            if crate::uaccess::read_user_u64(ctxp)? != 0 || setup.nr_events == 0 {
+            if crate::kapi::uaccess::read_user_u64(ctxp)? != 0 || setup.nr_events == 0 {
                 return Err(EINVAL);
             }
             let ctx = contexts.setup(setup.nr_events, setup.flags)?;
-            if let Err(err) = crate::uaccess::write_user_u64(ctxp, ctx.id()) {
+            if let Err(err) = crate::kapi::uaccess::write_user_u64(ctxp, ctx.id()) {
                 // A context the caller cannot learn of is destroyed (itself, not whatever its id
                 // names by now).
                 let _ = ctx.destroy();
@@ -270,11 +208,11 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
             Ok(0)
         }
         sys::RUST_AIO_IOC_SUBMIT => {
-            let submit: sys::rust_aio_submit = crate::uaccess::read_user_words(arg)?;
+            let submit: sys::rust_aio_submit = crate::kapi::uaccess::read_user_words(arg)?;
             contexts.submit(submit.ctx, submit.nr, submit.iocbpp as UserPtr)
         }
         sys::RUST_AIO_IOC_GETEVENTS => {
-            let get: sys::rust_aio_getevents = crate::uaccess::read_user_words(arg)?;
+            let get: sys::rust_aio_getevents = crate::kapi::uaccess::read_user_words(arg)?;
             let deadline = match get.timeout {
                 0 => None,
                 timeout => deadline_after(timeout as UserPtr)?,
@@ -283,7 +221,7 @@ fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
         }
         sys::RUST_AIO_IOC_PGETEVENTS => {
             // As fs/aio.c: the timeout, then the signal mask, then the events.
-            let pget: sys::rust_aio_pgetevents = crate::uaccess::read_user_words(arg)?;
+            let pget: sys::rust_aio_pgetevents = crate::kapi::uaccess::read_user_words(arg)?;
             let get = pget.get;
             let deadline = match get.timeout {
                 0 => None,

@@ -11,7 +11,7 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::{fs::FileRef, sys};
+use crate::kapi::{file::FileRef, sys};
 
 /// Which way a request moves data.
 #[derive(Clone, Copy, PartialEq, Eq)]

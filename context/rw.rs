@@ -25,12 +25,12 @@ use kernel::{
 };
 
 use crate::{
+    context::request::Completion,
     context::{Context, InFlight},
-    cred,
-    fs::FileRef,
-    kiocb::{self, Direction, Kiocb, Setup},
-    request::Completion,
-    sys,
+    kapi::cred,
+    kapi::file::FileRef,
+    kapi::kiocb::{self, Direction, Kiocb, Setup},
+    kapi::sys,
 };
 
 /// A read or write the file system has been (or is being) given.
@@ -232,7 +232,7 @@ impl RwRequest {
         req.in_flight
             .ctx()
             .post(&req.completion, Some(req.res.load(Ordering::Relaxed)));
-        if crate::timer::in_user_task() {
+        if crate::kapi::task::in_user_task() {
             drop(req);
         } else {
             let wq = req.in_flight.ctx().shared().workqueue();

@@ -31,7 +31,7 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::sys;
+use crate::kapi::sys;
 
 /// The C `lock_class_key` of `key`, for a backend's `init` (6.12's `LockClassKey::as_ptr()` is
 /// private to the kernel crate).
@@ -86,7 +86,11 @@ unsafe impl Backend for IrqSpinLockBackend {
 /// `new_spinlock!`).
 macro_rules! new_irq_spinlock {
     ($inner:expr, $name:literal $(,)?) => {
-        $crate::sync::IrqSpinLock::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
+        $crate::kapi::sync::IrqSpinLock::new(
+            $inner,
+            kernel::c_str!($name),
+            kernel::static_lock_class!(),
+        )
     };
 }
 pub(crate) use new_irq_spinlock;
@@ -271,7 +275,11 @@ impl<T, B: TryBackend> TryLock<T, B> {
 /// A [`TryMutex`] initialiser with a lockdep class of its own, named `$name` (as `new_mutex!`).
 macro_rules! new_try_mutex {
     ($inner:expr, $name:literal $(,)?) => {
-        $crate::sync::TryMutex::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
+        $crate::kapi::sync::TryMutex::new(
+            $inner,
+            kernel::c_str!($name),
+            kernel::static_lock_class!(),
+        )
     };
 }
 pub(crate) use new_try_mutex;
@@ -279,7 +287,7 @@ pub(crate) use new_try_mutex;
 /// A [`TryIrqSpinLock`] initialiser with a lockdep class of its own, named `$name`.
 macro_rules! new_try_irq_spinlock {
     ($inner:expr, $name:literal $(,)?) => {
-        $crate::sync::TryIrqSpinLock::new(
+        $crate::kapi::sync::TryIrqSpinLock::new(
             $inner,
             kernel::c_str!($name),
             kernel::static_lock_class!(),
@@ -338,36 +346,6 @@ impl<T, B: TryBackend> Drop for TryLockGuard<'_, T, B> {
         // SAFETY: The current task holds the lock, taken with `state` (type invariant).
         unsafe { B::unlock(self.lock.state.get(), &self.state) };
     }
-}
-
-/// Puts the signal mask at user address `mask` (a `sigset_t` of `size` bytes; 0: none) in force
-/// until [`restore_sigmask_unless`] (io_pgetevents()'s `set_user_sigmask()`): EINVAL for a wrong
-/// size, EFAULT.
-pub(crate) fn set_user_sigmask(mask: usize, size: usize) -> Result {
-    // SAFETY: The helper copies the mask from user memory itself.
-    kernel::error::to_result(unsafe {
-        sys::rust_aio_set_user_sigmask(mask as *const kernel::ffi::c_void, size)
-    })
-}
-
-/// Ends what [`set_user_sigmask`] began (`restore_saved_sigmask_unless()`): unless
-/// `interrupted`, the old mask is back now; if a signal is pending, it is delivered on the way
-/// back to user space under the temporary mask, which is restored after.
-pub(crate) fn restore_sigmask_unless(interrupted: bool) {
-    // SAFETY: Always allowed for the calling task.
-    unsafe { sys::rust_aio_restore_saved_sigmask_unless(interrupted) }
-}
-
-/// Whether the calling task has a signal pending.
-pub(crate) fn signal_pending() -> bool {
-    // SAFETY: Always allowed for the calling task.
-    unsafe { sys::rust_aio_signal_pending() }
-}
-
-/// Whether the calling task is being killed.
-pub(crate) fn fatal_signal_pending() -> bool {
-    // SAFETY: Always allowed for the calling task.
-    unsafe { sys::rust_aio_fatal_signal_pending() }
 }
 
 /// A wait queue (`struct wait_queue_head`).
@@ -466,10 +444,4 @@ impl WaitQueue {
             wakeup
         }
     }
-}
-
-/// Busy-waits `us` microseconds (`udelay()`): allowed under spinlocks, with interrupts off.
-pub(crate) fn busy_wait_us(us: u64) {
-    // SAFETY: Busy-waiting has no preconditions.
-    unsafe { sys::rust_aio_udelay(us as _) };
 }

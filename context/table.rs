@@ -3,11 +3,12 @@
 //! One open `/dev/rust_aio` and the contexts it made ([`FileContexts`]): `io_setup` makes a
 //! context, maps its ring into the caller and files it in the file's table; `io_submit`,
 //! `io_getevents`, `io_cancel` and `io_destroy` find it there by the id user space passes (the
-//! ring's address) and hand over to the context (`context.rs`). Closing the file destroys every
+//! ring's address) and hand over to the context (`context.rs`, `context/`). Closing the file destroys every
 //! context it made.
 //!
-//! Setup is where ring files are made, so it assembles their operation tables ([`ring_ops`]):
-//! how the pages migrate (`migrate.rs`) and the file's own operations (`ring.rs`).
+//! Setup is where ring files are made: it gives each the operation tables the crate root handed
+//! down ([`Shared::ring_ops`]): how the pages migrate (`migrate.rs`) and the file's own operations
+//! (`ring_file.rs`).
 
 use core::{mem::size_of, num::NonZeroU32};
 use kernel::{
@@ -20,26 +21,16 @@ use kernel::{
 };
 
 use crate::{
-    context::{Context, AIO_KEY_OFFSET},
-    folio::Folio,
-    fs::{RingFile, RingOps},
-    migrate::RING_AOPS,
-    mm::{self, Mm},
-    owner::MmContextsRef,
-    request::NoopBatch,
+    context::owner::MmContextsRef,
+    context::request::NoopBatch,
+    context::Shared,
+    context::{submit::AIO_KEY_OFFSET, Context},
+    kapi::folio::Folio,
+    kapi::mm::{self, Mm},
+    kapi::pseudo_fs::RingFile,
+    kapi::uaccess,
     ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE},
-    ring_file::RING_FOPS,
-    uaccess, Shared,
 };
-
-/// The operation tables of a ring file, handed to it when setup makes it: how its pages migrate
-/// (`migrate.rs`) and its file operations (`ring.rs`).
-fn ring_ops() -> RingOps {
-    RingOps {
-        aops: &RING_AOPS,
-        fops: &RING_FOPS,
-    }
-}
 
 /// How a file's table names a context: its owner's address space (by address only) and the
 /// ring's address there. Forked children share the file, and may map rings at the same
@@ -201,13 +192,22 @@ impl FileContexts {
     #[inline(never)]
     fn make_ring(ctx: &Context, nr_pages: usize) -> Result<(RingFile, KVec<ARef<Folio>>, usize)> {
         let mut folios = KVec::with_capacity(nr_pages, GFP_KERNEL)?;
-        let file = RingFile::new(nr_pages, (ctx as *const Context).cast(), &ring_ops())?;
+        let file = RingFile::new(
+            nr_pages,
+            (ctx as *const Context).cast(),
+            ctx.shared().ring_ops(),
+        )?;
         for index in 0..nr_pages {
             folios.push(file.create_folio(index)?, GFP_KERNEL)?;
         }
         // As fs/aio.c: EINTR when killed while waiting for `mmap_lock`, otherwise ENOMEM.
-        let addr = mm::map_shared(&file, nr_pages * PAGE_SIZE)
-            .map_err(|err| if err == EINTR { EINTR } else { ENOMEM })?;
+        let addr = mm::map_shared(&file, nr_pages * PAGE_SIZE).map_err(|err| {
+            if err == EINTR {
+                EINTR
+            } else {
+                ENOMEM
+            }
+        })?;
         Ok((file, folios, addr))
     }
 
@@ -262,7 +262,7 @@ impl FileContexts {
     ) -> Result<usize> {
         let got = self.do_get_events(user_id, min_nr, nr, events, deadline)?;
         // io_getevents(): `if (!ret && signal_pending(current)) ret = -EINTR;`
-        if got == 0 && crate::sync::signal_pending() {
+        if got == 0 && crate::kapi::task::signal_pending() {
             return Err(EINTR);
         }
         Ok(got)
@@ -281,10 +281,10 @@ impl FileContexts {
         deadline: Option<i64>,
         sigmask: (usize, usize),
     ) -> Result<usize> {
-        crate::sync::set_user_sigmask(sigmask.0, sigmask.1)?;
+        crate::kapi::task::set_user_sigmask(sigmask.0, sigmask.1)?;
         let got = self.do_get_events(user_id, min_nr, nr, events, deadline);
-        let interrupted = crate::sync::signal_pending();
-        crate::sync::restore_sigmask_unless(interrupted);
+        let interrupted = crate::kapi::task::signal_pending();
+        crate::kapi::task::restore_sigmask_unless(interrupted);
         match got {
             Ok(0) if interrupted => Err(ERESTARTNOHAND),
             got => got,
@@ -330,21 +330,6 @@ impl FileContexts {
 impl Drop for FileContexts {
     /// The file is closed (or its process exits): every context it made is destroyed.
     fn drop(&mut self) {
-        destroy_all(&self.table);
-    }
-}
-
-/// Destroys every context of `table`, taking them off one at a time: destroying sleeps, so the
-/// lock is not held meanwhile. A context that is already dead is being destroyed by another
-/// thread: this waits until it is gone.
-pub(crate) fn destroy_all<K: Ord + Copy>(table: &SpinLock<RBTree<K, Arc<Context>>>) {
-    loop {
-        let next = {
-            let mut table = table.lock();
-            let key = table.keys().next().copied();
-            key.and_then(|key| table.remove(&key))
-        };
-        let Some(ctx) = next else { break };
-        ctx.destroy_and_wait();
+        crate::context::destroy::destroy_all(&self.table);
     }
 }

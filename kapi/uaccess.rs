@@ -6,7 +6,7 @@
 use core::mem::{align_of, size_of, MaybeUninit};
 use kernel::{error::to_result, ffi::c_void, prelude::*, types::FromBytes, uaccess::UserPtr};
 
-use crate::sys;
+use crate::kapi::sys;
 
 /// Reads `dst.len()` u64 words from the caller's memory at `src` (no alignment needed): the
 /// submit path's reads, one user-access section each.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Thin wrappers: the owner's address space — its VMAs, mapping the ring into it, and the
-//! mmu notifier through which contexts die with it (`owner.rs`).
+//! mmu notifier through which contexts die with it (`context/owner.rs`).
 
 use core::ptr::NonNull;
 use kernel::{
@@ -11,9 +11,9 @@ use kernel::{
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 
-use crate::folio::Mapping;
-use crate::fs::{RingFile, VmOperations};
-use crate::sys;
+use crate::kapi::folio::Mapping;
+use crate::kapi::pseudo_fs::{RingFile, VmOperations};
+use crate::kapi::sys;
 
 /// A VMA the kernel passed to one of a ring file's callbacks (`mmap`, `vm_operations`), which
 /// run with `mmap_lock` held.
@@ -37,7 +37,6 @@ impl Vma {
         // SAFETY: The VMA is valid and its bounds stable under `mmap_lock` (`from_raw`).
         unsafe { sys::rust_aio_vma_start(self.0.get()) as usize }
     }
-
 
     /// The VMA's offset in its file, in pages.
     pub(crate) fn pgoff(&self) -> usize {

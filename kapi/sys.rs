@@ -9,8 +9,10 @@
 //! - the ABI, [`uapi`]: what bindgen generated from the uapi header alone, plus the byte-level
 //!   traits its structs need for `kernel::uaccess`.
 //!
-//! Only the thin wrappers (`sync`, `mm`, `misc`, `migrate`'s table) and the ABI handling should
-//! use this module directly.
+//! Only the wrappers of `kapi/` call functions from here (`scripts/check-raw-calls`). The layers
+//! above name its types and constants: the ABI's (`iocb`, `io_event`, `IOCB_CMD_*`), errno
+//! numbers, and the C types of the callbacks that the ring's operation tables still take
+//! (`migrate.rs`, `ring_file.rs`, the requests' completion functions).
 
 #![allow(
     dead_code,
@@ -40,9 +42,8 @@ pub(crate) use uapi::{
     rust_aio_pgetevents, rust_aio_ring, rust_aio_setup, rust_aio_submit, IOCB_CMD_NOOP,
     IOCB_FLAG_RESFD, RUST_AIO_ABI_VERSION, RUST_AIO_CMD_TIMER, RUST_AIO_CMD_WORK,
     RUST_AIO_IOC_CANCEL, RUST_AIO_IOC_DESTROY, RUST_AIO_IOC_GETEVENTS, RUST_AIO_IOC_IO_SETUP,
-    RUST_AIO_IOC_PGETEVENTS, RUST_AIO_IOC_SETUP,
-    RUST_AIO_IOC_SUBMIT, RUST_AIO_IOC_VERSION, RUST_AIO_RING_COMPAT_FEATURES,
-    RUST_AIO_RING_INCOMPAT_FEATURES, RUST_AIO_RING_MAGIC,
+    RUST_AIO_IOC_PGETEVENTS, RUST_AIO_IOC_SETUP, RUST_AIO_IOC_SUBMIT, RUST_AIO_IOC_VERSION,
+    RUST_AIO_RING_COMPAT_FEATURES, RUST_AIO_RING_INCOMPAT_FEATURES, RUST_AIO_RING_MAGIC,
 };
 
 /// The kernel items `kernel::bindings` lacks (`sys_generated.rs` starts with

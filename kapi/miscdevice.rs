@@ -6,7 +6,7 @@
 
 use kernel::{container_of, error::to_result, prelude::*, types::Opaque};
 
-use crate::sys;
+use crate::kapi::sys;
 
 /// A `struct file_operations` table that may live in a `static`.
 #[repr(transparent)]

@@ -29,10 +29,12 @@ use kernel::{
 
 use crate::{
     context::{Context, InFlight},
-    cred::Credentials,
-    fs::FileRef,
-    sys,
-    timer::{EventFd, HrTimer, IrqWork},
+    kapi::cred::Credentials,
+    kapi::eventfd::EventFd,
+    kapi::file::FileRef,
+    kapi::hrtimer::HrTimer,
+    kapi::irq_work::IrqWork,
+    kapi::sys,
 };
 
 /// What completes an operation: its event and where to signal it.

@@ -12,7 +12,7 @@ use kernel::{
     uaccess::UserPtr,
 };
 
-use crate::sys;
+use crate::kapi::sys;
 
 /// A page-cache folio of a ring.
 ///

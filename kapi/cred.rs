@@ -7,7 +7,7 @@
 use core::ptr::NonNull;
 use kernel::{ffi::c_int, prelude::*};
 
-use crate::sys;
+use crate::kapi::sys;
 
 /// A counted copy of the calling task's credentials (`prepare_creds()`).
 ///

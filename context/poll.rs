@@ -41,12 +41,12 @@ use kernel::{
 };
 
 use crate::{
+    context::request::Completion,
     context::{Context, InFlight},
-    fs::FileRef,
-    pollwait::{self, PolledHead, WaitEntry},
-    request::Completion,
-    sync::TryIrqSpinLockGuard,
-    sys,
+    kapi::file::FileRef,
+    kapi::poll::{self as pollwait, PolledHead, WaitEntry},
+    kapi::sync::TryIrqSpinLockGuard,
+    kapi::sys,
 };
 
 /// A submitted `IOCB_CMD_POLL`.

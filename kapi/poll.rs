@@ -15,7 +15,7 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::{fs::FileRef, sys};
+use crate::kapi::{file::FileRef, sys};
 
 /// A wait-queue entry's wake function: called by whoever wakes the queue, holding the queue's
 /// lock, in any context (hard IRQ included), with the events in `key`.

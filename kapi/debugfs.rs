@@ -6,7 +6,7 @@
 use core::{cell::UnsafeCell, sync::atomic::AtomicU32, sync::atomic::AtomicU64};
 use kernel::prelude::*;
 
-use crate::sys;
+use crate::kapi::sys;
 
 /// A static array of u32 samples, as `debugfs_create_u32_array()` shows it (space-separated).
 pub(crate) struct U32Array(UnsafeCell<sys::debugfs_u32_array>);

@@ -16,8 +16,8 @@ use kernel::{
     types::{ARef, Opaque},
 };
 
-use crate::folio::{Folio, Mapping};
-use crate::sys;
+use crate::kapi::folio::{Folio, Mapping};
+use crate::kapi::sys;
 
 /// The module's pseudo filesystem type. `kern_mount()` links superblocks into it, so it must be
 /// writable: it lives in an `Opaque`.
@@ -34,7 +34,7 @@ static RING_FS_TYPE: FsType = FsType(Opaque::new(sys::file_system_type {
     // The superblock holds the module (`get_filesystem()`) until `kill_sb` has returned, so the
     // module outlives the last `mntput()` of a ring file, which `__fput()` makes after it has
     // dropped the file's own module reference (`fops_put()`).
-    owner: crate::misc::this_module(),
+    owner: crate::kapi::miscdevice::this_module(),
     // SAFETY: All-zero is a valid `file_system_type`: no flags, no other operations.
     ..unsafe { core::mem::zeroed() }
 }));
@@ -189,11 +189,11 @@ unsafe fn release_ring_fs() {
     unsafe { sys::simple_release_fs(RING_MOUNT.mnt.get(), RING_MOUNT.count.get()) };
 }
 
-/// The operation tables of ring files: the ring's `address_space_operations` (migrate.rs) and
-/// file and VMA operations (ring.rs).
+/// The operation tables of ring files: the ring's `address_space_operations` (`migrate.rs`) and
+/// its file and VMA operations (`ring_file.rs`).
 pub(crate) struct RingOps {
     pub(crate) aops: &'static AddressSpaceOperations,
-    pub(crate) fops: &'static crate::misc::FileOperations,
+    pub(crate) fops: &'static crate::kapi::miscdevice::FileOperations,
 }
 
 /// A `struct address_space_operations` table that may live in a `static`.
@@ -330,84 +330,5 @@ impl Drop for RingFile {
         self.disconnect();
         // SAFETY: The reference is ours (type invariant) and is not used again.
         unsafe { sys::fput(self.file.as_ptr()) };
-    }
-}
-
-/// A counted reference to an open file of the submitter's (`fget()`), held from submission until
-/// the request that uses it completes, as fs/aio.c holds `req->ki_filp`.
-///
-/// Dropped only in process context: in a user task (`fput()`: the file is released before the
-/// task returns to user space or exits), or in a kernel thread (`__fput_sync()`: released before
-/// the drop returns) — the module's workqueue, or one that destroys a context (a deferred close
-/// of the device, an asynchronous `mmput()`), where no lock is held. Never in interrupt context,
-/// where `fput()` would leave the release to a global list, after the request has ended:
-/// requests that complete there hand themselves to the module's workqueue first.
-///
-/// # Invariants
-///
-/// `file` holds a reference from `fget()`, given back on drop.
-pub(crate) struct FileRef {
-    file: NonNull<sys::file>,
-}
-
-// SAFETY: A file reference may be used and put from any thread in process context (`fput()`
-// defers the final release to task work or a workqueue).
-unsafe impl Send for FileRef {}
-// SAFETY: See above; the methods only read the file or call thread-safe VFS functions.
-unsafe impl Sync for FileRef {}
-
-impl FileRef {
-    /// The caller's open file `fd`; EBADF if there is none.
-    pub(crate) fn get(fd: u32) -> Result<Self> {
-        // SAFETY: `fget()` checks the descriptor and returns a counted reference or null.
-        let file = unsafe { sys::fget(fd) };
-        // INVARIANT: A non-null result is a reference from `fget()`.
-        Ok(Self {
-            file: NonNull::new(file).ok_or(EBADF)?,
-        })
-    }
-
-    pub(crate) fn as_ptr(&self) -> *mut sys::file {
-        self.file.as_ptr()
-    }
-
-    /// The file's operations.
-    pub(crate) fn f_op(&self) -> &sys::file_operations {
-        // SAFETY: The file is valid while referenced (type invariant); an open file's `f_op` is
-        // set (`do_dentry_open()` refuses a file without) and stays for its whole life.
-        unsafe { &*(*self.file.as_ptr()).f_op }
-    }
-
-    /// The file's `f_mode` (`FMODE_*`), fixed at open.
-    pub(crate) fn mode(&self) -> u32 {
-        // SAFETY: The file is valid while referenced (type invariant).
-        unsafe { (*self.file.as_ptr()).f_mode }
-    }
-
-    /// Whether the file can be synced (`f_op->fsync`): aio's FSYNC and FDSYNC need it.
-    pub(crate) fn has_fsync(&self) -> bool {
-        self.f_op().fsync.is_some()
-    }
-
-    /// `vfs_fsync()`: writes the file's dirty data (and, unless `datasync`, its metadata) back;
-    /// 0 or a negative errno. May sleep for the whole I/O.
-    pub(crate) fn fsync(&self, datasync: bool) -> i64 {
-        // SAFETY: The file is valid while referenced (type invariant).
-        i64::from(unsafe { sys::vfs_fsync(self.file.as_ptr(), c_int::from(datasync)) })
-    }
-}
-
-impl Drop for FileRef {
-    fn drop(&mut self) {
-        if crate::timer::in_kthread() {
-            // The module's workqueue (see the type's documentation): released now, so that the
-            // request it belonged to ends after it.
-            // SAFETY: The reference is ours (type invariant) and not used again; a kernel thread
-            // may put a file synchronously.
-            unsafe { sys::__fput_sync(self.file.as_ptr()) };
-        } else {
-            // SAFETY: The reference is ours (type invariant) and not used again.
-            unsafe { sys::fput(self.file.as_ptr()) };
-        }
     }
 }

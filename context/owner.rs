@@ -18,7 +18,7 @@ use kernel::{
     sync::SpinLock, types::Opaque,
 };
 
-use crate::{context::Context, sys};
+use crate::{context::Context, kapi::sys};
 
 /// The contexts of one address space, by their index (fs/aio.c's `mm->ioctx_table`): a new
 /// context takes the lowest free one, which its ring header's `id` shows.
@@ -70,12 +70,12 @@ impl MmContextsRef {
     /// The calling process's contexts, made (and the address space registered) if it has none
     /// yet. Takes `mmap_lock` for writing: never call it under `ring_lock`.
     pub(crate) fn current() -> Result<Self> {
-        let mm = crate::mm::current_mm().cast_mut();
+        let mm = crate::kapi::mm::current_mm().cast_mut();
         if mm.is_null() {
             return Err(EINVAL);
         }
         // SAFETY: `mm` is the caller's own, live address space; `OPS` lives for ever.
-        let notifier = unsafe { crate::mm::mmu_notifier_get(&OPS.0, mm) }
+        let notifier = unsafe { crate::kapi::mm::mmu_notifier_get(&OPS.0, mm) }
             // The first registration fails with EINTR on any pending signal
             // (`mm_take_all_locks()`): the ioctl is restarted once the signal is handled, so that
             // only a killed setup fails, as in fs/aio.c.
@@ -125,7 +125,7 @@ impl Drop for MmContextsRef {
     fn drop(&mut self) {
         // SAFETY: The reference is counted (type invariant) and not used again. This may be the
         // last one; the struct is then freed after an SRCU grace period, by `free_notifier`.
-        unsafe { crate::mm::mmu_notifier_put(self.ptr.cast()) };
+        unsafe { crate::kapi::mm::mmu_notifier_put(self.ptr.cast()) };
     }
 }
 
@@ -144,7 +144,7 @@ impl MmContexts {
     /// `exit_aio()` does, and this waits until they are all gone, their I/O included, even those
     /// another task is destroying. Process context, no locks held; may sleep.
     fn release(&self) {
-        crate::file::destroy_all(&self.contexts);
+        crate::context::destroy::destroy_all(&self.contexts);
     }
 }
 
@@ -189,5 +189,5 @@ unsafe extern "C" fn release(notifier: *mut sys::mmu_notifier, _mm: *mut sys::mm
 /// Waits until every [`MmContexts`] given back has been freed: module unloading calls this, so
 /// that no `free_notifier` runs after the module is gone.
 pub(crate) fn synchronize() {
-    crate::mm::mmu_notifier_synchronize();
+    crate::kapi::mm::mmu_notifier_synchronize();
 }

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Thin wrappers: what the calling task is and has (upstream: `kernel::task`): the context it
+//! runs in, its signals and signal mask, a busy wait.
+
+use kernel::prelude::*;
+
+use crate::kapi::sys;
+
+/// Whether the caller runs in hard-IRQ context.
+pub(crate) fn in_hardirq() -> bool {
+    // SAFETY: Always allowed.
+    unsafe { sys::rust_aio_in_hardirq() }
+}
+
+/// Whether the caller runs in a user task's process context (not an interrupt, not a kernel
+/// thread).
+pub(crate) fn in_user_task() -> bool {
+    // SAFETY: Always allowed.
+    unsafe { sys::rust_aio_in_user_task() }
+}
+
+/// Whether the caller runs in a kernel thread's process context (a workqueue's, say).
+pub(crate) fn in_kthread() -> bool {
+    // SAFETY: Always allowed.
+    unsafe { sys::rust_aio_in_kthread() }
+}
+
+/// Puts the signal mask at user address `mask` (a `sigset_t` of `size` bytes; 0: none) in force
+/// until [`restore_sigmask_unless`] (io_pgetevents()'s `set_user_sigmask()`): EINVAL for a wrong
+/// size, EFAULT.
+pub(crate) fn set_user_sigmask(mask: usize, size: usize) -> Result {
+    // SAFETY: The helper copies the mask from user memory itself.
+    kernel::error::to_result(unsafe {
+        sys::rust_aio_set_user_sigmask(mask as *const kernel::ffi::c_void, size)
+    })
+}
+
+/// Ends what [`set_user_sigmask`] began (`restore_saved_sigmask_unless()`): unless
+/// `interrupted`, the old mask is back now; if a signal is pending, it is delivered on the way
+/// back to user space under the temporary mask, which is restored after.
+pub(crate) fn restore_sigmask_unless(interrupted: bool) {
+    // SAFETY: Always allowed for the calling task.
+    unsafe { sys::rust_aio_restore_saved_sigmask_unless(interrupted) }
+}
+
+/// Whether the calling task has a signal pending.
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: Always allowed for the calling task.
+    unsafe { sys::rust_aio_signal_pending() }
+}
+
+/// Whether the calling task is being killed.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: Always allowed for the calling task.
+    unsafe { sys::rust_aio_fatal_signal_pending() }
+}
+
+/// Busy-waits `us` microseconds (`udelay()`): allowed under spinlocks, with interrupts off.
+pub(crate) fn busy_wait_us(us: u64) {
+    // SAFETY: Busy-waiting has no preconditions.
+    unsafe { sys::rust_aio_udelay(us as _) };
+}
