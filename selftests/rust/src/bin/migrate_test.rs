@@ -160,7 +160,12 @@ fn migratepages() -> Result<Outcome, String> {
         check_header(&ring)?;
         rounds += 1;
     }
-    finish(traffic, &format!("migratepages ({rounds} rounds)"), moves, &before)?;
+    finish(
+        traffic,
+        &format!("migratepages ({rounds} rounds)"),
+        moves,
+        &before,
+    )?;
     // Each round must move most of the ring: a trylock may lose now and then, not always.
     ensure!(
         moves >= u64::from(rounds) * RING_PAGES as u64 / 2,
