@@ -178,12 +178,12 @@ unsafe impl TryBackend for MutexTry {
     }
 }
 
-/// The backend of a [`TryIrqSpinLock`]: a `spinlock_t` taken with interrupts off, or tried
-/// (`spin_trylock_irqsave()`); the guard state is the saved interrupt flags.
+/// The backend of a [`TryIrqSpinLock`]: [`IrqSpinLockBackend`]'s `spinlock_t` taken with
+/// interrupts off, plus `spin_trylock_irqsave()`; the guard state is the saved interrupt flags.
 pub(crate) struct IrqSpinTry;
 
-// SAFETY: The `spinlock_t` gives mutual exclusion between CPUs, and with local interrupts off
-// against this CPU's interrupt handlers; `unlock` restores the flags `lock` or `try_lock` saved.
+// SAFETY: As `IrqSpinLockBackend`, whose methods these are; `try_lock` takes the same lock
+// without spinning and saves the flags `unlock` restores.
 unsafe impl TryBackend for IrqSpinTry {
     type State = bindings::spinlock_t;
     type GuardState = c_ulong;
@@ -193,13 +193,13 @@ unsafe impl TryBackend for IrqSpinTry {
         name: *const kernel::ffi::c_char,
         key: *mut bindings::lock_class_key,
     ) {
-        // SAFETY: The caller's guarantees are `SpinLockBackend::init`'s.
-        unsafe { SpinLockBackend::init(ptr, name, key) }
+        // SAFETY: The caller's guarantees are the backend's.
+        unsafe { IrqSpinLockBackend::init(ptr, name, key) }
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> c_ulong {
         // SAFETY: The caller's guarantee: the lock is initialised.
-        unsafe { sys::rust_aio_spin_lock_irqsave(ptr.cast()) }
+        unsafe { IrqSpinLockBackend::lock(ptr) }
     }
 
     unsafe fn try_lock(ptr: *mut Self::State) -> Option<c_ulong> {
@@ -210,7 +210,7 @@ unsafe impl TryBackend for IrqSpinTry {
 
     unsafe fn unlock(ptr: *mut Self::State, guard_state: &c_ulong) {
         // SAFETY: The caller holds the lock, which saved these flags.
-        unsafe { sys::rust_aio_spin_unlock_irqrestore(ptr.cast(), *guard_state) }
+        unsafe { IrqSpinLockBackend::unlock(ptr, guard_state) }
     }
 }
 
