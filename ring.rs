@@ -74,7 +74,7 @@
 //! No lock of the module is a raw spinlock: the hrtimer of a timer request expires in hard IRQ,
 //! where `PREEMPT_RT` forbids `spinlock_t`, so its expiry function takes no lock at all. It
 //! pushes the request on a lock-free stack and queues an irq_work
-//! ([`FiredTimers`](crate::context::request::FiredTimers)), which completes it.
+//! (`FiredTimers`, in `context/request.rs`), which completes it.
 
 use core::{
     cell::UnsafeCell,

@@ -34,7 +34,7 @@ void rust_aio_put_cred(struct cred *cred);
 /* Busy-waits (migration's test knob copy_delay_us: spinlocks are held). */
 void rust_aio_udelay(unsigned long usecs);
 
-/* Spinlocks: the IRQ-saving backend (sync.rs), i_private_lock (mm.rs). */
+/* Spinlocks: the IRQ-saving backends (sync.rs), i_private_lock (folio.rs). */
 unsigned long rust_aio_spin_lock_irqsave(spinlock_t *lock);
 bool rust_aio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
 void rust_aio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
@@ -119,7 +119,7 @@ u16 rust_aio_current_ioprio(void);
 size_t rust_aio_iov_iter_count(const struct iov_iter *iter);
 
 /*
- * Polling (pollwait.rs): vfs_poll() with fs/aio.c's aio_poll_queue_proc()
+ * Polling (poll.rs): vfs_poll() with fs/aio.c's aio_poll_queue_proc()
  * (one wait queue only: a second one is -EINVAL in *error; *head is set
  * before the entry is added), vfs_poll() without queueing, a custom-wake wait
  * entry, RCU read sections, the poll masks' user encoding.  *queued says
