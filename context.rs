@@ -38,11 +38,10 @@ use crate::{
         table::{refile_displaced, ContextKey, FileTable},
     },
     kapi::{
-        folio::PrivateGuard,
-        mm::Mm,
-        pseudo_fs::{RingFile, RingOps},
+        mm::{Mm, MmId},
+        ring_file::{RingFile, RingOps},
         sync::{new_irq_spinlock, new_try_irq_spinlock, IrqSpinLock, TryIrqSpinLock, WaitQueue},
-        sys, task,
+        task,
         workqueue::WorkQueue,
     },
     ring::Ring,
@@ -59,11 +58,11 @@ pub(crate) struct Shared {
     pub(crate) fired_timers: FiredTimers,
     /// The operation tables of ring files: the ring callbacks, a layer above the contexts,
     /// handed down by the crate root.
-    ring_ops: RingOps,
+    ring_ops: RingOps<Context>,
 }
 
 impl Shared {
-    pub(crate) fn new(ring_ops: RingOps) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(ring_ops: RingOps<Context>) -> impl PinInit<Self, Error> {
         try_pin_init!(Shared {
             workqueue: WorkQueue::new()?,
             fired_timers <- FiredTimers::new(),
@@ -72,7 +71,7 @@ impl Shared {
     }
 
     /// The operation tables setup gives a ring file.
-    pub(crate) fn ring_ops(&self) -> &RingOps {
+    pub(crate) fn ring_ops(&self) -> &RingOps<Context> {
         &self.ring_ops
     }
 
@@ -100,7 +99,7 @@ impl Shared {
 /// What a context's `ring_lock` guards besides the folios: what setup installs and teardown
 /// removes.
 pub(crate) struct RingResources {
-    pub(crate) file: Option<RingFile>,
+    pub(crate) file: Option<RingFile<Context>>,
     pub(crate) owner_mm: Option<ARef<Mm>>,
     /// The owner's table of contexts (`owner.rs`): held until teardown.
     pub(crate) mm_contexts: Option<MmContextsRef>,
@@ -126,7 +125,7 @@ pub(crate) struct Context {
     user_id: AtomicU64,
     /// The owning process's address space, compared by address only (`RingResources` holds a
     /// reference so the address cannot be reused while the context lives).
-    owner_mm: usize,
+    owner_mm: MmId,
     /// Events user space asked for: what is accounted against the module-wide limit.
     max_reqs: u32,
     nr_pages: usize,
@@ -149,8 +148,7 @@ pub(crate) struct Context {
     wait: WaitQueue,
 }
 
-// SAFETY: All fields are shared under the locking rules of `ring.rs`'s documentation; the raw
-// `owner_mm` is only compared.
+// SAFETY: All fields are shared under the locking rules of `ring.rs`'s documentation.
 unsafe impl Sync for Context {}
 // SAFETY: See above.
 unsafe impl Send for Context {}
@@ -181,7 +179,7 @@ impl Context {
     pub(crate) fn new<'a>(
         shared: &'static Shared,
         table: &'a Arc<FileTable>,
-        owner_mm: usize,
+        owner_mm: MmId,
         max_reqs: u32,
         nr_pages: usize,
         nr_events: NonZeroU32,
@@ -209,22 +207,6 @@ impl Context {
             pending_polls <- new_try_irq_spinlock!(List::new(), "ctx_lock_polls"),
             wait <- WaitQueue::new(),
         })
-    }
-
-    /// The context a ring's mapping names, while `private` holds its `i_private_lock`; `None`
-    /// once teardown has disconnected the ring (migration and `mremap` find the context so).
-    ///
-    /// # Safety
-    ///
-    /// `private` must be the `i_private_lock` of a ring's mapping (one made by `RingFile::new()`,
-    /// whose `i_private_data` is null or a `Context`): any other mapping's private data is not
-    /// ours to interpret.
-    pub(crate) unsafe fn of_ring<'a>(private: &'a PrivateGuard<'_>) -> Option<&'a Context> {
-        let ctx = private.private_data().cast::<Context>();
-        // SAFETY: This is a ring's mapping (the caller's guarantee): it names its context from
-        // setup (`RingFile::new()`) until teardown clears the name under `i_private_lock`, which
-        // `private` holds for `'a`; a context stays alive while its ring names it.
-        unsafe { ctx.as_ref() }
     }
 
     pub(crate) fn ring(&self) -> &Ring<RingResources> {
@@ -256,8 +238,8 @@ impl Context {
         self.mm_index.store(index, Ordering::Relaxed);
     }
 
-    pub(crate) fn is_owned_by(&self, mm: *const sys::mm_struct) -> bool {
-        mm as usize == self.owner_mm
+    pub(crate) fn is_owned_by(&self, mm: &Mm) -> bool {
+        mm.id() == self.owner_mm
     }
 
     pub(crate) fn is_dead(&self) -> bool {

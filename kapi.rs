@@ -6,6 +6,7 @@
 //! kernels have one, so that a newer kernel crate replaces it file by file. Nothing here names
 //! anything of the module's above it.
 
+pub(crate) mod address_space;
 pub(crate) mod cred;
 pub(crate) mod debugfs;
 pub(crate) mod eventfd;
@@ -16,8 +17,10 @@ pub(crate) mod irq_work;
 pub(crate) mod kiocb;
 pub(crate) mod miscdevice;
 pub(crate) mod mm;
+pub(crate) mod mmu_notifier;
 pub(crate) mod poll;
 pub(crate) mod pseudo_fs;
+pub(crate) mod ring_file;
 pub(crate) mod sync;
 pub(crate) mod sys;
 pub(crate) mod task;

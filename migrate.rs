@@ -42,84 +42,43 @@
 //! with migration entries before calling us.
 
 use core::sync::atomic::Ordering;
-use kernel::{error::from_result, ffi::c_int, prelude::*, time::Ktime, types::ARef};
+use kernel::{prelude::*, time::Ktime, types::ARef};
 
 use crate::{
     context::Context,
-    kapi::folio::{Folio, LockedFolio, Mapping},
-    kapi::pseudo_fs::AddressSpaceOperations,
-    kapi::sys,
+    kapi::address_space::{AddressSpaceOps, RingMapping},
+    kapi::folio::{Folio, LockedFolio},
     stats::{COPY_DELAY_US, ONE_PHASE, STATS},
 };
 
-/// The ring inode's `address_space_operations`.
-pub(crate) static RING_AOPS: AddressSpaceOperations =
-    AddressSpaceOperations(sys::address_space_operations {
-        read_folio: Some(ring_read_folio),
-        dirty_folio: Some(sys::noop_dirty_folio),
-        migrate_folio: Some(ring_migrate_folio),
-        // SAFETY: All-zero is a valid `address_space_operations`: every other one is absent.
-        ..unsafe { core::mem::zeroed() }
-    });
+/// How ring pages are read and migrate: the ring inode's address-space operations
+/// (`kapi/address_space.rs` builds the table).
+pub(crate) struct RingAddressSpace;
 
-/// `read_folio` of the ring's mapping.
-///
-/// # Safety
-///
-/// Called by the kernel with a valid, locked folio of the ring's mapping, which `read_folio` must
-/// unlock.
-unsafe extern "C" fn ring_read_folio(_file: *mut sys::file, folio: *mut sys::folio) -> c_int {
-    // SAFETY: The kernel passes a valid folio for the whole call, locked, and expects
-    // `read_folio` to unlock it.
-    let folio = unsafe { LockedFolio::from_raw(folio) };
-    from_result(|| read_folio(folio))
+impl AddressSpaceOps for RingAddressSpace {
+    type Owner = Context;
+
+    /// The ring was truncated (its context is gone): a fault finds no page and gets `-EIO`, as
+    /// fs/aio.c's `aio_read_folio()`.
+    fn read_folio(folio: LockedFolio<'_>) -> Result {
+        folio.unlock();
+        Err(EIO)
+    }
+
+    fn migrate_folio(mapping: &RingMapping<Context>, dst: &Folio, src: &Folio) -> Result {
+        migrate_folio(mapping, dst, src)
+    }
 }
 
-/// The ring was truncated (its context is gone): a fault finds no page and gets `-EIO`, as
-/// fs/aio.c's `aio_read_folio()`.
-fn read_folio(folio: LockedFolio<'_>) -> Result<c_int> {
-    folio.unlock();
-    Err(EIO)
-}
-
-/// `migrate_folio` of the ring's mapping.
-///
-/// # Safety
-///
-/// Called by the migration core with the ring's mapping and two folios it holds references to and
-/// has locked, valid for the whole call: `src`, in the mapping, and `dst`, its new place.
-unsafe extern "C" fn ring_migrate_folio(
-    mapping: *mut sys::address_space,
-    dst: *mut sys::folio,
-    src: *mut sys::folio,
-    _mode: sys::migrate_mode,
-) -> c_int {
-    // SAFETY: The kernel passes the ring's mapping and two folios it holds references to, valid
-    // for the whole call.
-    let (mapping, dst, src) = unsafe {
-        (
-            Mapping::from_raw(mapping),
-            Folio::from_raw(dst),
-            Folio::from_raw(src),
-        )
-    };
-    from_result(|| {
-        migrate_folio(mapping, dst, src)?;
-        Ok(sys::MIGRATEPAGE_SUCCESS as c_int)
-    })
-}
-
-fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
+fn migrate_folio(mapping: &RingMapping<Context>, dst: &Folio, src: &Folio) -> Result {
     // The copy below is done with interrupts off: it must stay one page.
     if src.is_large() {
         return Err(EINVAL);
     }
 
     // 1. `i_private_lock`: protects against the context's teardown.
-    let private = mapping.lock_private();
-    // SAFETY: These are the ring inode's address-space operations (`RING_AOPS`): `mapping` is a
-    // ring's mapping.
-    let Some(ctx) = (unsafe { Context::of_ring(&private) }) else {
+    let private = mapping.lock_owner();
+    let Some(ctx) = private.owner() else {
         STATS.teardown_won.fetch_add(1, Ordering::Relaxed);
         return Err(EINVAL);
     };
@@ -133,7 +92,7 @@ fn migrate_folio(mapping: &Mapping, dst: &Folio, src: &Folio) -> Result {
     let index = src.index();
     let current = ring.folios().get(index).ok_or(EINVAL)?;
     // Make sure the folio has not been replaced meanwhile.
-    if current.as_ptr() != src.as_ptr() {
+    if !core::ptr::eq(&**current, src) {
         return Err(EAGAIN);
     }
     // A ring folio is never written back (its dirtying is a no-op); fs/aio.c makes this a BUG.

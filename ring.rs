@@ -2,8 +2,8 @@
 
 //! A context's completion ring: the `struct aio_ring` of fs/aio.c, its two locks and the rule
 //! they keep (in types: [`RingGuard`], [`BothGuard`]), how events are posted and reaped and how
-//! free slots are counted. The ring file's operations are `ring_file.rs`'s, its pages'
-//! migration `migrate.rs`'s.
+//! free slots are counted. The ring file is `kapi/ring_file.rs`'s, its pages' migration
+//! `migrate.rs`'s.
 //!
 //! A context's ring is the page cache of its own anonymous inode (`kapi/pseudo_fs.rs`), mapped shared into
 //! the process that set it up; the context id user space passes is the ring's address there.

@@ -11,9 +11,10 @@
 //!
 //! 1. `rust_aio.rs` (this file): the module, the device and its ioctls.
 //! 2. The ring callbacks, which the kernel calls on a ring: `migrate.rs` (the ring inode's
-//!    address-space operations: how ring pages migrate) and `ring_file.rs` (the ring file's
-//!    operations and the ring mapping's: `mmap`, `mremap`). The crate root hands their tables
-//!    down to the contexts ([`context::Shared`]), which give them to every ring file they make.
+//!    address-space operations: how ring pages migrate) and `mremap.rs` (what moving the ring
+//!    mapping does). The crate root builds the ring files' operation tables from them and hands
+//!    them down to the contexts ([`context::Shared`]), which give them to every ring file they
+//!    make.
 //! 3. `context.rs` and `context/`: a context and everything that may name it — `table.rs` (one
 //!    open device file and the contexts it made, `io_setup`), `submit.rs` (`io_submit` of one
 //!    iocb), `reap.rs` (`io_getevents`), `destroy.rs` (`io_cancel`, `io_destroy`, teardown),
@@ -27,30 +28,30 @@
 //! 5. `stats.rs`: the module-wide counters and test knobs (debugfs).
 //! 6. `kapi.rs` and `kapi/`: thin wrappers of the kernel objects used, one file per kernel
 //!    abstraction, named after the upstream Rust abstraction where newer kernels have one: the
-//!    only code that calls C (`scripts/check-raw-calls`). `kapi/sys.rs` holds the raw bindings:
+//!    only code that calls C or that C calls (`scripts/check-raw-calls`). The layers above
+//!    implement safe traits (`MiscDevice`, `AddressSpaceOps`, `VmOps`, `MmuNotifierOps`,
+//!    `HrTimerCallback`, `IrqWorkCallback`, `KiocbCompletion`, `WakeCallback`) from which the
+//!    wrappers build the C callbacks and tables. `kapi/sys.rs` holds the raw bindings:
 //!    `kernel::bindings`, what bindgen generates on top of it, and the ABI (`sys::uapi`).
 
 use core::mem::size_of;
 use kernel::{
     c_str,
-    error::from_result,
-    ffi::{c_int, c_long, c_uint, c_ulong},
     prelude::*,
-    types::ForeignOwnable,
     uaccess::{UserPtr, UserSlice},
 };
 
 mod context;
 mod kapi;
 mod migrate;
+mod mremap;
 mod ring;
-mod ring_file;
 mod stats;
 
 use context::{table::FileContexts, Shared};
 use kapi::{
-    miscdevice::{FileOperations, MiscRegistration},
-    pseudo_fs::RingOps,
+    miscdevice::{MiscDevice, MiscRegistration},
+    ring_file::RingOps,
     sys,
 };
 
@@ -66,7 +67,7 @@ module! {
 /// and its counters.
 struct RustAio {
     // Dropped in this order: no new files, then the shared state, then no more counters.
-    _device: Pin<KBox<MiscRegistration<Shared>>>,
+    _device: Pin<KBox<MiscRegistration<Device>>>,
     _debugfs: stats::DebugFs,
 }
 
@@ -75,16 +76,13 @@ impl kernel::Module for RustAio {
         let debugfs = stats::DebugFs::create();
         // The ring files setup makes get the operations of the layer above the contexts: how
         // their pages migrate and how their mappings move.
-        let shared = Shared::new(RingOps {
-            aops: &migrate::RING_AOPS,
-            fops: &ring_file::RING_FOPS,
-        });
+        let shared = Shared::new(RingOps::new::<migrate::RingAddressSpace, mremap::RingVm>());
         // Mode 0666: like the aio system calls, the device is open to every user. The shared
         // state is ready before the device can be opened.
-        let device = KBox::pin_init(
-            MiscRegistration::register(c_str!("rust_aio"), 0o666, &DEVICE_FOPS, shared),
-            GFP_KERNEL,
-        )?;
+        // SAFETY: The registration is the module's (`RustAio::_device`), dropped only when the
+        // module is unloaded.
+        let registration = unsafe { MiscRegistration::register(c_str!("rust_aio"), 0o666, shared) };
+        let device = KBox::pin_init(registration, GFP_KERNEL)?;
         Ok(Self {
             _device: device,
             _debugfs: debugfs,
@@ -101,74 +99,25 @@ impl Drop for RustAio {
     }
 }
 
-/// The operations of `/dev/rust_aio`. 32-bit processes are not supported: `iocbpp` holds
-/// 64-bit pointers, so there is no `compat_ioctl`.
-static DEVICE_FOPS: FileOperations = FileOperations(sys::file_operations {
-    owner: kapi::miscdevice::this_module(),
-    open: Some(device_open),
-    release: Some(device_release),
-    unlocked_ioctl: Some(device_ioctl),
-    // SAFETY: All-zero is a valid `file_operations`: every other operation is absent.
-    ..unsafe { core::mem::zeroed() }
-});
+/// `/dev/rust_aio`: each open file holds the contexts it made ([`FileContexts`]), and closing
+/// it destroys them (`FileContexts`' drop).
+struct Device;
 
-/// `open` of `/dev/rust_aio`: the file's contexts become its `private_data`.
-///
-/// # Safety
-///
-/// Called by `misc_open()` (which holds the misc-device lock) for a file of the device that the
-/// module's `MiscRegistration<Shared>` registered, being opened.
-unsafe extern "C" fn device_open(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
-    // SAFETY: `misc_open()` is opening `file` on our device, registered by the module's
-    // `MiscRegistration<Shared>` (`DEVICE_FOPS` are only its operations). That lives until the
-    // module is unloaded, which cannot happen while a file of the module is open: the shared
-    // state outlives the file, and so every context it makes.
-    let shared: &'static Shared = unsafe { MiscRegistration::of_opening_file(file) }.data();
-    from_result(|| {
-        let contexts = open(shared)?;
-        // SAFETY: The file is being opened and is ours to set up: from now on its
-        // `private_data` is its contexts, which `device_ioctl` borrows and `device_release`
-        // takes back.
-        unsafe { (*file).private_data = contexts.into_foreign().cast_mut() };
-        Ok(0)
-    })
+impl MiscDevice for Device {
+    type Ptr = KBox<FileContexts>;
+    type Data = Shared;
+
+    /// A file of the device is opened: it starts with no context.
+    fn open(shared: &'static Shared) -> Result<KBox<FileContexts>> {
+        Ok(KBox::new(FileContexts::new(shared)?, GFP_KERNEL)?)
+    }
+
+    fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<isize> {
+        Ok(ioctl(contexts, cmd, arg)? as isize)
+    }
 }
 
-/// A file of the device is opened: it starts with no context.
-fn open(shared: &'static Shared) -> Result<KBox<FileContexts>> {
-    Ok(KBox::new(FileContexts::new(shared)?, GFP_KERNEL)?)
-}
-
-/// `release` of `/dev/rust_aio`.
-///
-/// # Safety
-///
-/// Called by the VFS once per file that [`device_open`] set up, when its last reference is gone.
-unsafe extern "C" fn device_release(_inode: *mut sys::inode, file: *mut sys::file) -> c_int {
-    // SAFETY: `private_data` was set by `device_open`, and no ioctl runs any more.
-    let contexts = unsafe { KBox::<FileContexts>::from_foreign((*file).private_data) };
-    release(contexts);
-    0
-}
-
-/// A file of the device is closed: every context it made is destroyed (`FileContexts`' drop).
-fn release(contexts: KBox<FileContexts>) {
-    drop(contexts);
-}
-
-/// `unlocked_ioctl` of `/dev/rust_aio`.
-///
-/// # Safety
-///
-/// Called by the VFS for a file that [`device_open`] set up, which stays open during the call.
-unsafe extern "C" fn device_ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: `private_data` was set by `device_open` and stays until release, which cannot run
-    // while an ioctl does.
-    let contexts = unsafe { KBox::<FileContexts>::borrow((*file).private_data) };
-    from_result(|| Ok(ioctl(contexts, cmd, arg as UserPtr)? as c_long))
-}
-
-fn ioctl(contexts: &FileContexts, cmd: c_uint, arg: UserPtr) -> Result<usize> {
+fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<usize> {
     match cmd {
         sys::RUST_AIO_IOC_VERSION => {
             let version: u32 = sys::RUST_AIO_ABI_VERSION;

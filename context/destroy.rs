@@ -16,7 +16,7 @@ use kernel::{
 
 use crate::{
     context::{owner::MmContextsRef, request::TimerRequest, Context},
-    kapi::{hrtimer::Cancel, pseudo_fs::RingFile, sys},
+    kapi::{hrtimer::Cancel, ring_file::RingFile, sys},
     ring::PAGE_SIZE,
 };
 
@@ -166,7 +166,7 @@ impl Context {
     /// the context (no migration can reach it afterwards), then take the folios out and put
     /// them. Returns the disconnected file, for the caller to drop last, and the address
     /// space's table, to take the context off.
-    fn teardown(&self) -> (Option<RingFile>, Option<MmContextsRef>) {
+    fn teardown(&self) -> (Option<RingFile<Context>>, Option<MmContextsRef>) {
         let mut guard = self.ring.lock();
         let resources = guard.resources();
         if let (Some(file), Some(owner)) = (&resources.file, &resources.owner_mm) {
@@ -178,11 +178,7 @@ impl Context {
                     self.user_id.load(Ordering::Acquire)
                 };
                 // Failing to unmap leaves a dead mapping (SIGBUS on access), nothing worse.
-                let _ = crate::kapi::mm::unmap_ring_pieces(
-                    file,
-                    id as usize,
-                    self.nr_pages * PAGE_SIZE,
-                );
+                let _ = file.unmap_pieces(id as usize, self.nr_pages * PAGE_SIZE);
             }
         }
         let file = guard.resources().file.take();

@@ -6,7 +6,7 @@
 //!
 //! At submit the file is polled and the request's wait entry added to the file's wait queue; if
 //! an event is there already, the request completes at once. Otherwise the file's wake-ups call
-//! [`poll_wake`], under the file's queue lock, in any context. As in fs/aio.c's
+//! [`WakeCallback::woken`], under the file's queue lock, in any context. As in fs/aio.c's
 //! `aio_poll_wake()`: a wake-up that names its events, while the work is not scheduled, *tries*
 //! `ctx_lock_polls` and, if it gets it, takes the request off the queue and off the pending list
 //! and completes it right there (so the event is in the ring when the waker returns), or, with
@@ -30,8 +30,6 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
-    container_of,
-    ffi::{c_int, c_uint, c_void},
     impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
     list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
     new_work,
@@ -44,7 +42,7 @@ use crate::{
     context::request::Completion,
     context::{Context, InFlight},
     kapi::file::FileRef,
-    kapi::poll::{self as pollwait, PolledHead, WaitEntry},
+    kapi::poll::{self as pollwait, HasWaitEntry, PolledHead, WaitEntry, WakeCallback, Waking},
     kapi::sync::TryIrqSpinLockGuard,
     kapi::sys,
 };
@@ -53,7 +51,7 @@ use crate::{
 #[pin_data]
 pub(crate) struct PollRequest {
     #[pin]
-    wait: WaitEntry,
+    wait: WaitEntry<PollRequest>,
     #[pin]
     work: Work<PollRequest>,
     #[pin]
@@ -107,7 +105,7 @@ impl PollRequest {
         let in_flight = ctx.begin()?;
         let req = Arc::pin_init(
             pin_init!(PollRequest {
-                wait <- WaitEntry::new(poll_wake),
+                wait <- WaitEntry::new(),
                 work <- new_work!("rust_aio::PollRequest"),
                 links <- ListLinks::new(),
                 tracker <- AtomicTracker::new(),
@@ -187,18 +185,13 @@ impl PollRequest {
         let _ = self.in_flight.ctx().shared().workqueue().enqueue(arc);
     }
 
-    /// A wake-up of the queue, with its events (`mask`, 0 if it names none); the queue's lock is
-    /// held. fs/aio.c's `aio_poll_wake()`.
-    ///
-    /// # Safety
-    ///
-    /// Only from the entry's wake function.
-    unsafe fn woken(&self, mask: u32) {
+    /// A wake-up of the queue for us, with its events (`mask`, 0 if it names none); the queue's
+    /// lock is held (`waking`). fs/aio.c's `aio_poll_wake()`.
+    fn wake(&self, mask: u32, waking: &Waking<'_>) {
         if mask != 0 && !self.work_scheduled.load(Ordering::Relaxed) {
             // The queue's lock comes after `ctx_lock_polls`: only try it.
             if let Some(mut pending) = self.in_flight.ctx().pending_polls().try_lock() {
-                // SAFETY: In the wake function, under the queue's lock.
-                unsafe { self.wait.remove_in_wake() };
+                self.wait.remove_in_wake(waking);
                 // SAFETY: A poll request is only ever on its context's pending list.
                 let listed = unsafe { pending.remove(self) };
                 drop(pending);
@@ -238,11 +231,9 @@ impl PollRequest {
             // The queue is going away: off it, and cancelled. Clearing the head last: from then
             // on the work may complete the request without the queue's lock.
             self.cancelled.store(true, Ordering::Relaxed);
-            // SAFETY: In the wake function, under the queue's lock.
-            unsafe {
-                self.wait.remove_in_wake();
-                self.head.clear_in_wake();
-            }
+            self.wait.remove_in_wake(waking);
+            // SAFETY: In the wake function, under the queue's lock, the entry off the queue.
+            unsafe { self.head.clear_in_wake() };
         }
     }
 
@@ -306,29 +297,20 @@ impl WorkItem for PollRequest {
     }
 }
 
-/// The wake function of a poll request's wait entry: called with the queue's lock held, in any
-/// context. Returns 1 if the wake-up was for us.
-///
-/// # Safety
-///
-/// Called by the wait-queue code with the entry of a `PollRequest` that is on the queue.
-unsafe extern "C" fn poll_wake(
-    wait: *mut sys::wait_queue_entry,
-    _mode: c_uint,
-    _sync: c_int,
-    key: *mut c_void,
-) -> c_int {
-    // SAFETY: The entry is the `wait` field of a live `PollRequest`: it is on the queue, so one
-    // of its holders keeps it alive (module documentation).
-    let req = unsafe {
-        let wait = WaitEntry::from_raw(wait) as *const WaitEntry;
-        &*container_of!(wait, PollRequest, wait)
-    };
-    let mask = key as usize as u32;
-    if mask != 0 && mask & req.events == 0 {
-        return 0;
+// SAFETY: `wait` is a field of type `WaitEntry<PollRequest>`.
+unsafe impl HasWaitEntry for PollRequest {
+    const OFFSET: usize = core::mem::offset_of!(PollRequest, wait);
+}
+
+impl WakeCallback for PollRequest {
+    /// A wake-up of the queue the request's entry is on: for us if it names none of the events
+    /// (`mask` 0) or one we poll for. The request is alive: it is on the queue, so one of its
+    /// holders keeps it alive (module documentation).
+    fn woken(&self, mask: u32, waking: &Waking<'_>) -> bool {
+        if mask != 0 && mask & self.events == 0 {
+            return false;
+        }
+        self.wake(mask, waking);
+        true
     }
-    // SAFETY: This is the entry's wake function.
-    unsafe { req.woken(mask) };
-    1
 }

@@ -19,7 +19,7 @@ use core::{
     sync::atomic::{AtomicPtr, Ordering},
 };
 use kernel::{
-    container_of, impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
+    impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
     list::ListLinks,
     new_work,
     prelude::*,
@@ -32,8 +32,8 @@ use crate::{
     kapi::cred::Credentials,
     kapi::eventfd::EventFd,
     kapi::file::FileRef,
-    kapi::hrtimer::HrTimer,
-    kapi::irq_work::IrqWork,
+    kapi::hrtimer::{HasHrTimer, HrTimer, HrTimerCallback},
+    kapi::irq_work::{HasIrqWork, IrqWork, IrqWorkCallback},
     kapi::sys,
 };
 
@@ -154,7 +154,7 @@ impl NoopBatch {
 #[pin_data]
 pub(crate) struct TimerRequest {
     #[pin]
-    pub(crate) timer: HrTimer,
+    pub(crate) timer: HrTimer<TimerRequest>,
     #[pin]
     links: ListLinks,
     /// The next request on the [`FiredTimers`] stack.
@@ -170,15 +170,24 @@ impl TimerRequest {
         completion: Completion,
     ) -> impl PinInit<Self, Error> + '_ {
         try_pin_init!(TimerRequest {
-            timer <- HrTimer::new(timer_expired),
+            timer <- HrTimer::new(),
             links <- ListLinks::new(),
             next_fired: AtomicPtr::new(null_mut()),
             ctx: ctx.clone(),
             completion,
         }? Error)
     }
+}
 
-    /// Its timer expired (hard IRQ): hands it over to [`FiredTimers`]. No lock, no freeing.
+// SAFETY: `timer` is a field of type `HrTimer<TimerRequest>`.
+unsafe impl HasHrTimer for TimerRequest {
+    const OFFSET: usize = core::mem::offset_of!(TimerRequest, timer);
+}
+
+impl HrTimerCallback for TimerRequest {
+    /// Its timer expired (hard IRQ): hands it over to [`FiredTimers`]. No lock, no freeing. The
+    /// request is alive: it is on its context's list until somebody removes it, and cancel and
+    /// destroy remove it only after stopping the timer, which cannot happen while this runs.
     fn expired(&self) {
         // Read before the hand-over, after which the request may complete and go at any time.
         let shared = self.ctx.shared();
@@ -214,14 +223,27 @@ pub(crate) struct FiredTimers {
     fired: AtomicPtr<TimerRequest>,
     /// Completes what is on the stack; synchronised on drop (module unload).
     #[pin]
-    work: IrqWork,
+    work: IrqWork<FiredTimers>,
+}
+
+// SAFETY: `work` is a field of type `IrqWork<FiredTimers>`, and `fired`, which its run uses, has
+// nothing to drop.
+unsafe impl HasIrqWork for FiredTimers {
+    const OFFSET: usize = core::mem::offset_of!(FiredTimers, work);
+}
+
+impl IrqWorkCallback for FiredTimers {
+    /// Completes every request on the stack.
+    fn run(&self) {
+        self.complete_all();
+    }
 }
 
 impl FiredTimers {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             fired: AtomicPtr::new(null_mut()),
-            work <- IrqWork::new(complete_fired_timers),
+            work <- IrqWork::new(),
         })
     }
 
@@ -246,38 +268,6 @@ impl FiredTimers {
         // After the push: a run that has begun already queues again and finds the request.
         self.work.queue();
     }
-}
-
-/// The hrtimer callback of a timer request (hard IRQ): no lock, no freeing, only the hand-over.
-///
-/// # Safety
-///
-/// Called by the hrtimer core with the `timer` of a started `TimerRequest`.
-unsafe extern "C" fn timer_expired(timer: *mut sys::hrtimer) -> sys::hrtimer_restart {
-    // SAFETY: The timer is the `timer` field of a `TimerRequest` that is alive: it is on its
-    // context's list until somebody removes it, and cancel and destroy remove it only after
-    // stopping the timer, which cannot happen while this callback runs.
-    let req = unsafe {
-        &*container_of!(
-            HrTimer::from_raw(timer) as *const HrTimer,
-            TimerRequest,
-            timer
-        )
-    };
-    req.expired();
-    sys::hrtimer_restart_HRTIMER_NORESTART
-}
-
-/// The irq_work of [`FiredTimers`]: completes every request on the stack.
-///
-/// # Safety
-///
-/// Called by the irq_work core with the `work` of a live, pinned `FiredTimers`.
-unsafe extern "C" fn complete_fired_timers(work: *mut sys::irq_work) {
-    // SAFETY: The work is the `work` field of a `FiredTimers` (`IrqWork` is transparent), which
-    // outlives its work (it synchronises it on drop).
-    let fired = unsafe { &*container_of!(work.cast::<IrqWork>().cast_const(), FiredTimers, work) };
-    fired.complete_all();
 }
 
 impl FiredTimers {

@@ -11,13 +11,8 @@
 //! (EINVAL), the user buffers (EFAULT, EINVAL), `rw_verify_area()`. What the file system says,
 //! a bad buffer's EFAULT included, is the event's `res`. Not cancellable (cancel says EINVAL).
 
-use core::{
-    pin::Pin,
-    sync::atomic::{AtomicI64, AtomicU32, Ordering},
-};
+use core::sync::atomic::{AtomicI64, Ordering};
 use kernel::{
-    container_of,
-    ffi::c_long,
     impl_has_work, new_work,
     prelude::*,
     sync::Arc,
@@ -29,39 +24,37 @@ use crate::{
     context::{Context, InFlight},
     kapi::cred,
     kapi::file::FileRef,
-    kapi::kiocb::{self, Direction, Kiocb, Setup},
+    kapi::kiocb::{self, Direction, HasKiocb, Issued, Kiocb, KiocbCompletion, Setup},
     kapi::sys,
 };
 
 /// A read or write the file system has been (or is being) given.
 ///
 /// Once issued, the request has two owners, as fs/aio.c's `aio_kiocb` has two references: the
-/// file system, until it completes the request ([`rw_complete`]), and the submitter, until
-/// `read_iter`/`write_iter` has returned — the file system may complete the request (from the
-/// disk's interrupt, say) before its `read_iter` returns and still touch the kiocb and the file
-/// on its way out (ext4's `file_accessed()`). Whichever lets go last posts the event and frees
-/// the request.
+/// file system, until it completes the request ([`KiocbCompletion::completed`]), and the
+/// submitter, until `read_iter`/`write_iter` has returned — the file system may complete the
+/// request (from the disk's interrupt, say) before its `read_iter` returns and still touch the
+/// kiocb and the file on its way out (ext4's `file_accessed()`). Both are references of its
+/// `Arc`; whichever lets go last posts the event ([`RwRequest::put`]).
 ///
-/// The last owner posts the event; the request is then dropped — its file put, then the
-/// request ended ([`InFlight`], its last field) — in process context: at once in a user task,
-/// else (the disk's interrupt, a file system's workqueue) on the module's workqueue, where the
-/// file is put synchronously (`FileRef`), so that destroy, and an address space's death, return
-/// only after every file of their requests has been released.
+/// The request is then dropped — its file put, then the request ended ([`InFlight`], its last
+/// field) — in process context: at once in a user task, else (the disk's interrupt, a file
+/// system's workqueue) on the module's workqueue, where the file is put synchronously
+/// (`FileRef`), so that destroy, and an address space's death, return only after every file of
+/// their requests has been released.
 ///
 /// # Invariants
 ///
-/// `kiocb` is prepared for `file`, which the request holds until it is freed. From the moment
-/// it is issued the request is leaked from its box, with `owners` counting the owners above.
+/// `kiocb` is prepared for `file`, which the request holds until it is freed.
 #[pin_data]
 pub(crate) struct RwRequest {
     #[pin]
-    kiocb: Kiocb,
+    kiocb: Kiocb<RwRequest>,
     /// Where a request completed outside a user task is dropped.
     #[pin]
     work: Work<RwRequest>,
     completion: Completion,
     file: FileRef,
-    owners: AtomicU32,
     /// What the file system said, for the event.
     res: AtomicI64,
     /// Last: the request ends once everything before it is dropped.
@@ -73,11 +66,27 @@ impl_has_work! {
 }
 
 impl WorkItem for RwRequest {
-    type Pointer = Pin<KBox<RwRequest>>;
+    type Pointer = Arc<RwRequest>;
 
     /// Drops a request completed outside a user task (its file is put synchronously here).
-    fn run(this: Pin<KBox<RwRequest>>) {
+    fn run(this: Arc<RwRequest>) {
         drop(this);
+    }
+}
+
+// SAFETY: `kiocb` is a field of type `Kiocb<RwRequest>`.
+unsafe impl HasKiocb for RwRequest {
+    const OFFSET: usize = core::mem::offset_of!(RwRequest, kiocb);
+}
+
+impl KiocbCompletion for RwRequest {
+    /// The file system is done with the request, with `res` (a byte count or a negative errno):
+    /// the write's freeze protection is given back at once (fs/aio.c's `aio_complete_rw()`),
+    /// and the file system lets go. Any context, hard IRQ included.
+    fn completed(this: Arc<Self>, res: i64) {
+        this.kiocb.end_write();
+        this.res.store(res, Ordering::Relaxed);
+        Self::put(this);
     }
 }
 
@@ -158,13 +167,12 @@ impl RwRequest {
         args: &RwArgs,
     ) -> Result {
         let in_flight = ctx.begin()?;
-        let req = KBox::pin_init(
+        let req = Arc::pin_init(
             pin_init!(RwRequest {
                 kiocb: Kiocb::uninit(),
                 work <- new_work!("rust_aio::RwRequest"),
                 completion,
                 file,
-                owners: AtomicU32::new(2),
                 res: AtomicI64::new(0),
                 in_flight,
             }),
@@ -172,63 +180,40 @@ impl RwRequest {
         )
         .map_err(|_| EAGAIN)?;
         // INVARIANT: Prepared for the file the request holds.
-        req.kiocb
-            .prep(&req.file, &args.setup, args.direction, rw_complete)?;
+        req.kiocb.prep(&req.file, &args.setup, args.direction)?;
         kiocb::check_file(&req.file, args.direction)?;
-        kiocb::with_user_iter(
+        let issued = kiocb::with_user_iter(
             args.direction,
             args.buf,
             args.nbytes,
             args.vectored,
-            |iter| {
+            |iter| -> Result<Issued<RwRequest>> {
                 kiocb::verify_area(&req.file, args.direction, &req.kiocb, iter.count())?;
                 if args.direction == Direction::Write {
                     req.kiocb.start_write();
                 }
-                // From here the request has two owners (type invariant).
-                // SAFETY: Not moved out of: the pointer only goes back to `RwRequest::put`.
-                let req = KBox::into_raw(unsafe { Pin::into_inner_unchecked(req) });
-                // SAFETY: `req` is alive until its owners have let go, and we are one.
-                let (file, kiocb) = unsafe { (&(*req).file, (*req).kiocb.as_ptr()) };
-                // SAFETY: The kiocb was prepared for `file` and `check_file()` passed; the
-                // request lives while we own it; the iterator covers our caller's memory.
-                let ret = unsafe { kiocb::issue(file, args.direction, kiocb, iter) };
-                if ret != -(sys::EIOCBQUEUED as isize) {
-                    // SAFETY: The file system did not queue the request: its completion is ours
-                    // to make, once.
-                    unsafe { rw_complete(kiocb, restart_to_eintr(ret) as c_long) };
-                }
-                // SAFETY: The submitter's ownership ends here.
-                unsafe { RwRequest::put(req) };
-                Ok(())
+                // SAFETY: The kiocb is the request's, prepared for its file, and
+                // `check_file()` passed; the iterator covers our caller's memory.
+                Ok(unsafe { kiocb::issue(&req, &req.kiocb, &req.file, args.direction, iter) })
             },
-        )?
-    }
-
-    /// The file system is done with the request, with `res` (a byte count or a negative errno):
-    /// the write's freeze protection is given back at once (fs/aio.c's `aio_complete_rw()`).
-    /// Any context, hard IRQ included.
-    fn complete(&self, res: i64) {
-        self.kiocb.end_write();
-        self.res.store(res, Ordering::Relaxed);
+        )??;
+        if let Issued::Done(fs_ref, ret) = issued {
+            // The file system did not queue the request: its completion is ours to make.
+            Self::completed(fs_ref, restart_to_eintr(ret));
+        }
+        // The submitter lets go.
+        Self::put(req);
+        Ok(())
     }
 
     /// One owner lets go; the last one (fs/aio.c's `iocb_put()`) posts the event and drops the
     /// request (see the type's documentation). Any context.
-    ///
-    /// # Safety
-    ///
-    /// `req` must be an issued request (leaked from its box) that the caller owns, and the caller
-    /// must not use it afterwards.
-    unsafe fn put(req: *mut RwRequest) {
-        // SAFETY: The caller owns the request, so it is alive.
-        // Release/Acquire: the last owner sees what the others did (`res`, the kiocb).
-        if unsafe { (*req).owners.fetch_sub(1, Ordering::AcqRel) } != 1 {
+    fn put(this: Arc<Self>) {
+        // The last owner sees what the others did (`res`, the kiocb): `refcount_dec_and_test()`
+        // orders them.
+        let Some(req) = Arc::into_unique_or_drop(this) else {
             return;
-        }
-        // SAFETY: Both owners have let go: the request is ours alone, and it came from a
-        // pinned box (type invariant); it is not moved out of.
-        let req = unsafe { Pin::new_unchecked(KBox::from_raw(req)) };
+        };
         req.in_flight
             .ctx()
             .post(&req.completion, Some(req.res.load(Ordering::Relaxed)));
@@ -236,8 +221,9 @@ impl RwRequest {
             drop(req);
         } else {
             let wq = req.in_flight.ctx().shared().workqueue();
-            // A request is queued once, when its last owner lets go: it cannot be queued already.
-            wq.enqueue(req);
+            // A request is queued once, when its last owner lets go: it cannot be queued already
+            // (which would hand the request back).
+            let _ = wq.enqueue(Arc::from(req));
         }
     }
 }
@@ -256,24 +242,4 @@ fn restart_to_eintr(ret: isize) -> i64 {
     } else {
         ret as i64
     }
-}
-
-/// The kiocb's `ki_complete`: the file system finished a request it queued (or the submitter
-/// one it did not). Any context, hard IRQ included.
-///
-/// # Safety
-///
-/// `kiocb` must be the kiocb of a `RwRequest` that was issued and not completed yet; the call
-/// completes it and ends the file system's ownership.
-unsafe extern "C" fn rw_complete(kiocb: *mut sys::kiocb, res: c_long) {
-    // SAFETY: The kiocb is the `kiocb` field of an issued request, which the file system owns
-    // until this returns.
-    let req = unsafe {
-        let kiocb = Kiocb::from_raw(kiocb) as *const Kiocb;
-        container_of!(kiocb, RwRequest, kiocb).cast_mut()
-    };
-    // SAFETY: As above.
-    unsafe { (*req).complete(res as i64) };
-    // SAFETY: The file system's ownership ends here.
-    unsafe { RwRequest::put(req) };
 }

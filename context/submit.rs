@@ -205,9 +205,10 @@ impl Context {
                 // on the list under the same lock, either sees this timer or is seen.
                 let mut pending = self.pending_timers.lock();
                 self.begin_request()?;
-                // Started under `ctx_lock`, so cancel cannot see it unstarted; the list keeps
-                // the request alive until it is completed.
-                req.timer.start(nanoseconds);
+                // Started under `ctx_lock`, so cancel cannot see it unstarted.
+                // SAFETY: The list keeps the request alive until it is completed, which happens
+                // only after its timer was stopped or has expired (`TimerRequest`).
+                unsafe { req.timer.start(nanoseconds) };
                 pending.push_back(req);
             }
             Operation::Work => {

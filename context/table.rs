@@ -26,8 +26,8 @@ use crate::{
     context::Shared,
     context::{submit::AIO_KEY_OFFSET, Context},
     kapi::folio::Folio,
-    kapi::mm::{self, Mm},
-    kapi::pseudo_fs::RingFile,
+    kapi::mm::{Mm, MmId},
+    kapi::ring_file::RingFile,
     kapi::uaccess,
     ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE},
 };
@@ -35,7 +35,7 @@ use crate::{
 /// How a file's table names a context: its owner's address space (by address only) and the
 /// ring's address there. Forked children share the file, and may map rings at the same
 /// addresses as their parent.
-pub(crate) type ContextKey = (usize, u64);
+pub(crate) type ContextKey = (MmId, u64);
 
 /// The contexts one open `/dev/rust_aio` made, by [`ContextKey`].
 pub(crate) type FileTable = SpinLock<RBTree<ContextKey, Arc<Context>>>;
@@ -87,7 +87,7 @@ impl FileContexts {
         if user_id & DISPLACED != 0 {
             return Err(EINVAL);
         }
-        let key = (mm::current_mm() as usize, user_id);
+        let key = (MmId::current().ok_or(EINVAL)?, user_id);
         let ctx = self.table.lock().get(&key).cloned().ok_or(EINVAL)?;
         if ctx.is_dead() {
             return Err(EINVAL);
@@ -126,7 +126,7 @@ impl FileContexts {
         let nr_events = NonZeroU32::new(((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32)
             .ok_or(EINVAL)?;
         let owner_mm = Mm::current().ok_or(EINVAL)?;
-        let owner_addr = mm::current_mm() as usize;
+        let owner_addr = owner_mm.id();
         // Takes `mmap_lock` for writing: before `ring_lock`, never under it (`owner.rs`).
         let mm_contexts = MmContextsRef::current()?;
         let file_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
@@ -169,7 +169,7 @@ impl FileContexts {
     #[inline(never)]
     fn new_context(
         &self,
-        owner_addr: usize,
+        owner_addr: MmId,
         max_reqs: u32,
         nr_pages: usize,
         nr_events: NonZeroU32,
@@ -190,18 +190,20 @@ impl FileContexts {
     /// The ring of `ctx`, whose `ring_lock` the caller holds: its file, its `nr_pages` folios,
     /// and its address in the caller, where it is mapped.
     #[inline(never)]
-    fn make_ring(ctx: &Context, nr_pages: usize) -> Result<(RingFile, KVec<ARef<Folio>>, usize)> {
+    fn make_ring(
+        ctx: &Context,
+        nr_pages: usize,
+    ) -> Result<(RingFile<Context>, KVec<ARef<Folio>>, usize)> {
         let mut folios = KVec::with_capacity(nr_pages, GFP_KERNEL)?;
-        let file = RingFile::new(
-            nr_pages,
-            (ctx as *const Context).cast(),
-            ctx.shared().ring_ops(),
-        )?;
+        // SAFETY: The context outlives its ring's connection: the file is dropped here if setup
+        // fails, while the caller holds the context; once setup has installed it, nothing fails
+        // and the context dies only through teardown, which disconnects the ring first.
+        let file = unsafe { RingFile::new(nr_pages, ctx, ctx.shared().ring_ops())? };
         for index in 0..nr_pages {
             folios.push(file.create_folio(index)?, GFP_KERNEL)?;
         }
         // As fs/aio.c: EINTR when killed while waiting for `mmap_lock`, otherwise ENOMEM.
-        let addr = mm::map_shared(&file, nr_pages * PAGE_SIZE).map_err(|err| {
+        let addr = file.map_shared(nr_pages * PAGE_SIZE).map_err(|err| {
             if err == EINTR {
                 EINTR
             } else {

@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Thin wrappers: a ring's page-cache folios and its mapping (`struct address_space`), with
-//! the mapping's `i_private_lock`.
+//! Thin wrappers: a ring's page-cache folios (`struct folio`).
 
 use core::ptr::NonNull;
 use kernel::{
-    error::to_result,
-    ffi::{c_int, c_ulong, c_void},
+    ffi::{c_ulong, c_void},
     prelude::*,
     types::{AlwaysRefCounted, Opaque},
     uaccess::UserPtr,
@@ -176,96 +174,5 @@ impl LockedFolio<'_> {
     pub(crate) fn unlock(self) {
         // SAFETY: The folio is valid and locked, and the lock is ours (type invariant).
         unsafe { sys::folio_unlock(self.0.as_ptr()) };
-    }
-}
-
-/// The `struct address_space` of a ring inode.
-///
-/// # Invariants
-///
-/// The wrapped mapping is valid.
-#[repr(transparent)]
-pub(crate) struct Mapping(Opaque<sys::address_space>);
-
-impl Mapping {
-    /// Borrows a mapping the kernel passed in.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be a valid mapping for the whole of `'a`.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::address_space) -> &'a Mapping {
-        // SAFETY: `Mapping` is `repr(transparent)` over the C struct; the caller guarantees
-        // validity.
-        unsafe { &*ptr.cast() }
-    }
-
-    pub(crate) fn as_ptr(&self) -> *mut sys::address_space {
-        self.0.get()
-    }
-
-    /// Puts `dst` in the page cache in place of `src` (`folio_migrate_mapping()`); `extra_count`
-    /// is the references to `src` its owner holds beyond the page cache's.
-    ///
-    /// # Safety
-    ///
-    /// Both folios must be locked by the migration core, `src` in this mapping.
-    pub(crate) unsafe fn migrate_mapping(
-        &self,
-        dst: &Folio,
-        src: &Folio,
-        extra_count: c_int,
-    ) -> Result {
-        // SAFETY: The mapping and folios are valid (type invariants) and locked (the caller's
-        // guarantee).
-        to_result(unsafe {
-            sys::folio_migrate_mapping(self.0.get(), dst.as_ptr(), src.as_ptr(), extra_count)
-        })
-    }
-
-    fn private_lock(&self) -> *mut sys::spinlock_t {
-        // SAFETY: The mapping is valid (type invariant); only the field's address is taken.
-        unsafe { core::ptr::addr_of_mut!((*self.0.get()).i_private_lock) }
-    }
-
-    /// Takes `i_private_lock`, which guards `i_private_data`: the ring's context, or null once
-    /// the context has been disconnected from the ring (teardown).
-    pub(crate) fn lock_private(&self) -> PrivateGuard<'_> {
-        // SAFETY: The mapping is valid (type invariant) and so is its lock.
-        unsafe { sys::rust_aio_spin_lock(self.private_lock()) };
-        // INVARIANT: The lock was just taken.
-        PrivateGuard {
-            mapping: self,
-            _not_send: core::marker::PhantomData,
-        }
-    }
-}
-
-/// Proof that a mapping's `i_private_lock` is held.
-///
-/// # Invariants
-///
-/// The current CPU holds `mapping.i_private_lock`.
-#[must_use = "the lock unlocks immediately when the guard is unused"]
-pub(crate) struct PrivateGuard<'a> {
-    mapping: &'a Mapping,
-    _not_send: core::marker::PhantomData<*mut ()>,
-}
-
-impl PrivateGuard<'_> {
-    pub(crate) fn private_data(&self) -> *const c_void {
-        // SAFETY: The field is guarded by the lock this guard holds (type invariant).
-        unsafe { (*self.mapping.0.get()).i_private_data }
-    }
-
-    pub(crate) fn set_private_data(&mut self, data: *const c_void) {
-        // SAFETY: The field is guarded by the lock this guard holds (type invariant).
-        unsafe { (*self.mapping.0.get()).i_private_data = data.cast_mut() };
-    }
-}
-
-impl Drop for PrivateGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: The current CPU holds the lock (type invariant).
-        unsafe { sys::rust_aio_spin_unlock(self.mapping.private_lock()) };
     }
 }

@@ -1,31 +1,47 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Thin wrapper: a one-shot hrtimer that expires in hard IRQ (upstream: `kernel::time::hrtimer`,
-//! which the 6.12 kernel crate lacks).
+//! Thin wrapper: a one-shot hrtimer that expires in hard IRQ, embedded in the `T` it belongs to,
+//! which implements [`HrTimerCallback`] (upstream: `kernel::time::hrtimer`, which the 6.12 kernel
+//! crate lacks). The C callback is this file's.
 
+use core::marker::PhantomData;
 use kernel::{prelude::*, types::Opaque};
 
 use crate::kapi::sys;
 
-/// The expiry function of an [`HrTimer`]: called in hard IRQ with the timer's C struct.
-pub(crate) type Expiry = unsafe extern "C" fn(*mut sys::hrtimer) -> sys::hrtimer_restart;
+/// A type that holds an [`HrTimer<Self>`] (upstream's `HasHrTimer`).
+///
+/// # Safety
+///
+/// `OFFSET` must be the offset in bytes of a field of type `HrTimer<Self>` in `Self`.
+pub(crate) unsafe trait HasHrTimer: Sized {
+    const OFFSET: usize;
+}
 
-/// A one-shot `CLOCK_MONOTONIC` hrtimer that expires in hard-IRQ context.
+/// What happens when the timer expires.
+pub(crate) trait HrTimerCallback: HasHrTimer {
+    /// The timer expired: hard IRQ, no lock that is taken with interrupts on, no sleeping. The
+    /// timer does not restart.
+    fn expired(&self);
+}
+
+/// A one-shot `CLOCK_MONOTONIC` hrtimer that expires in hard-IRQ context, a field of a `T`.
 ///
 /// # Invariants
 ///
-/// `timer` was initialised with `hrtimer_init()`.
+/// `timer` was initialised with `hrtimer_init()` and the expiry function of `T`.
 #[pin_data]
 #[repr(transparent)]
-pub(crate) struct HrTimer {
+pub(crate) struct HrTimer<T> {
     #[pin]
     timer: Opaque<sys::hrtimer>,
+    _owner: PhantomData<T>,
 }
 
 // SAFETY: The hrtimer API may be used from any thread; the timer base serialises it.
-unsafe impl Send for HrTimer {}
+unsafe impl<T> Send for HrTimer<T> {}
 // SAFETY: See above.
-unsafe impl Sync for HrTimer {}
+unsafe impl<T> Sync for HrTimer<T> {}
 
 /// Whether [`HrTimer::try_cancel`] stopped the timer.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,32 +52,43 @@ pub(crate) enum Cancel {
     TooLate,
 }
 
-impl HrTimer {
-    /// A timer that calls `expiry` when it expires.
-    pub(crate) fn new(expiry: Expiry) -> impl PinInit<Self> {
+impl<T: HrTimerCallback> HrTimer<T> {
+    /// A timer that calls [`HrTimerCallback::expired`] of the `T` it is in when it expires.
+    pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             // SAFETY: `ffi_init` hands the helper a valid, exclusively owned, pinned slot.
             timer <- Opaque::ffi_init(move |slot| unsafe {
-                sys::rust_aio_hrtimer_init(slot, Some(expiry))
+                sys::rust_aio_hrtimer_init(slot, Some(Self::expire))
             }),
+            _owner: PhantomData,
         })
     }
 
-    /// The timer that `ptr`, as passed to an [`Expiry`] function, belongs to.
+    /// The hrtimer callback.
     ///
     /// # Safety
     ///
-    /// `ptr` must be the C struct of a live `HrTimer`, alive for `'a`.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::hrtimer) -> &'a HrTimer {
-        // SAFETY: `HrTimer` is `repr(transparent)` over the C struct; the caller guarantees it
-        // is alive.
-        unsafe { &*ptr.cast() }
+    /// Called by the hrtimer core with the C struct of a started `HrTimer<T>`, whose `T` is alive
+    /// ([`HrTimer::start`]'s guarantee).
+    unsafe extern "C" fn expire(timer: *mut sys::hrtimer) -> sys::hrtimer_restart {
+        // SAFETY: The timer is the `HrTimer<T>` field of a live `T`, at `T::OFFSET`
+        // (`HasHrTimer`); `HrTimer` is `repr(transparent)` over `Opaque`, itself over the C
+        // struct.
+        let owner = unsafe { &*timer.cast::<u8>().sub(T::OFFSET).cast::<T>() };
+        owner.expired();
+        sys::hrtimer_restart_HRTIMER_NORESTART
     }
 
     /// Starts the timer to expire `nanoseconds` from now.
-    pub(crate) fn start(&self, nanoseconds: i64) {
-        // SAFETY: The timer is initialised (type invariant) and pinned (it is only ever
-        // reached through a pinned owner).
+    ///
+    /// # Safety
+    ///
+    /// The `T` this timer is in must stay alive until the timer is cancelled
+    /// ([`HrTimer::cancel_sync`], or [`HrTimer::try_cancel`] returning [`Cancel::Stopped`]) or its
+    /// expiry function has returned.
+    pub(crate) unsafe fn start(&self, nanoseconds: i64) {
+        // SAFETY: The timer is initialised (type invariant) and pinned (it is only ever reached
+        // through a pinned owner).
         unsafe {
             sys::hrtimer_start_range_ns(
                 self.timer.get(),
@@ -71,7 +98,9 @@ impl HrTimer {
             )
         };
     }
+}
 
+impl<T> HrTimer<T> {
     /// Waits until the timer is neither queued nor running its expiry function (which may be
     /// running on another CPU): after this, its memory may go. Spins, never sleeps, for as long
     /// as the expiry function runs, so it may be called from any context but that function.

@@ -3,11 +3,12 @@
 //! Thin wrapper: the kernel's `struct kiocb` and `struct iov_iter`, for the read and write
 //! requests (`rw.rs`), and the file operations that take them. The 6.12 kernel crate has neither.
 
-use core::mem::MaybeUninit;
+use core::{marker::PhantomData, mem::MaybeUninit};
 use kernel::{
     error::to_result,
     ffi::{c_int, c_long, c_void},
     prelude::*,
+    sync::Arc,
     types::Opaque,
 };
 
@@ -32,9 +33,21 @@ impl Direction {
     }
 }
 
-/// The function the file system calls when a queued request completes (`ki_complete`), in any
-/// context, hard IRQ included.
-pub(crate) type CompleteFn = unsafe extern "C" fn(*mut sys::kiocb, c_long);
+/// A request that holds a [`Kiocb<Self>`].
+///
+/// # Safety
+///
+/// `OFFSET` must be the offset in bytes of a field of type `Kiocb<Self>` in `Self`.
+pub(crate) unsafe trait HasKiocb: Sized {
+    const OFFSET: usize;
+}
+
+/// What happens when the file system completes a request it queued.
+pub(crate) trait KiocbCompletion: HasKiocb + Send + Sync {
+    /// The file system is done with the request, with `res` (a byte count or a negative errno);
+    /// `this` is the reference it held ([`issue`]). Any context, hard IRQ included.
+    fn completed(this: Arc<Self>, res: i64);
+}
 
 /// How a request's kiocb is set up (fs/aio.c's `aio_prep_rw()`).
 pub(crate) struct Setup {
@@ -48,51 +61,50 @@ pub(crate) struct Setup {
     pub(crate) rw_flags: i32,
 }
 
-/// A `struct kiocb`, embedded in a request that the file system completes through it.
+/// A `struct kiocb`, embedded in a request `T` that the file system completes through it.
 ///
 /// # Invariants
 ///
-/// Once [`Kiocb::prep`] succeeded, the kiocb names a file that its request holds a reference to.
+/// Once [`Kiocb::prep`] succeeded, the kiocb names a file that its request holds a reference to,
+/// and its completion function is `T`'s.
 #[repr(transparent)]
-pub(crate) struct Kiocb(Opaque<sys::kiocb>);
+pub(crate) struct Kiocb<T>(Opaque<sys::kiocb>, PhantomData<T>);
 
 // SAFETY: A kiocb is handed between the submitter and the file system, which completes it from
 // any context; its pointers (the file, the completion function) are valid from any thread.
-unsafe impl Send for Kiocb {}
+unsafe impl<T> Send for Kiocb<T> {}
 // SAFETY: Shared references only read it or pass it to the file system, which serialises itself.
-unsafe impl Sync for Kiocb {}
+unsafe impl<T> Sync for Kiocb<T> {}
 
-impl Kiocb {
+impl<T: KiocbCompletion> Kiocb<T> {
     /// A kiocb that [`Kiocb::prep`] has still to fill in.
     pub(crate) const fn uninit() -> Self {
-        Self(Opaque::uninit())
+        Self(Opaque::uninit(), PhantomData)
     }
 
-    /// The `Kiocb` of a raw kiocb.
+    fn as_ptr(&self) -> *mut sys::kiocb {
+        self.0.get()
+    }
+
+    /// The kiocb's `ki_complete`: the file system finished a request it queued.
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a live `Kiocb` for `'a`.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::kiocb) -> &'a Kiocb {
-        // SAFETY: `Kiocb` is `repr(transparent)` over the C struct; the caller guarantees life.
-        unsafe { &*ptr.cast() }
-    }
-
-    pub(crate) fn as_ptr(&self) -> *mut sys::kiocb {
-        self.0.get()
+    /// Called by the file system, once, with the kiocb of a `T` that [`issue`] gave it, and its
+    /// reference to that `T`.
+    unsafe extern "C" fn complete(kiocb: *mut sys::kiocb, res: c_long) {
+        // SAFETY: The kiocb is the `Kiocb<T>` field of a `T`, at `T::OFFSET` (`HasKiocb`), on
+        // which `issue` leaked one reference for the file system (`Arc::into_raw`): it is taken
+        // back here. `Kiocb` is `repr(transparent)` over `Opaque`, itself over the C struct.
+        let owner = unsafe { Arc::from_raw(kiocb.cast::<u8>().sub(T::OFFSET).cast::<T>()) };
+        T::completed(owner, res as i64);
     }
 
     /// Fills the kiocb in for a request on `file` (fs/aio.c's `aio_prep_rw()`, the I/O
     /// priority's check aside): the file's `f_iocb_flags`, the `RWF_*` flags through
     /// `kiocb_set_rw_flags()` (EOPNOTSUPP, EINVAL or EPERM), `IOCB_HIPRI` cleared. Never
     /// `IOCB_AIO_RW`: that flag says the kiocb is inside fs/aio.c's `struct aio_kiocb`.
-    pub(crate) fn prep(
-        &self,
-        file: &FileRef,
-        setup: &Setup,
-        direction: Direction,
-        complete: CompleteFn,
-    ) -> Result {
+    pub(crate) fn prep(&self, file: &FileRef, setup: &Setup, direction: Direction) -> Result {
         // SAFETY: The kiocb is ours and not in use; the file is referenced by `file`, which the
         // caller keeps with the kiocb (type invariant).
         to_result(unsafe {
@@ -104,7 +116,7 @@ impl Kiocb {
                 setup.ioprio,
                 setup.rw_flags,
                 direction.raw(),
-                Some(complete),
+                Some(Self::complete),
             )
         })
     }
@@ -205,10 +217,10 @@ pub(crate) fn with_user_iter<R>(
 
 /// `rw_verify_area()`: whether `count` bytes at the kiocb's position may be read or written
 /// (EINVAL for a negative or overflowing range, the file's locks, the security hooks).
-pub(crate) fn verify_area(
+pub(crate) fn verify_area<T: KiocbCompletion>(
     file: &FileRef,
     direction: Direction,
-    kiocb: &Kiocb,
+    kiocb: &Kiocb<T>,
     count: usize,
 ) -> Result {
     // SAFETY: The file is referenced and the kiocb's position is readable for the call.
@@ -231,28 +243,45 @@ pub(crate) fn check_file(file: &FileRef, direction: Direction) -> Result {
     Ok(())
 }
 
-/// Starts the file system on the request of `kiocb` (`read_iter`/`write_iter`): its result is
-/// `-EIOCBQUEUED` if the file system will call the kiocb's completion function later, or what
-/// the request did, whose completion is then the caller's.
+/// What [`issue`] did with a request.
+pub(crate) enum Issued<T> {
+    /// The file system queued it and will complete it ([`KiocbCompletion::completed`]).
+    Queued,
+    /// The file system is done with it, with this result (a byte count or a negative errno,
+    /// `-EIOCBQUEUED` excluded): its completion is the caller's, with the reference the file
+    /// system would have held.
+    Done(Arc<T>, isize),
+}
+
+/// Starts the file system on `req`, whose kiocb is `kiocb` (`read_iter`/`write_iter`), giving it
+/// a reference to the request until it completes it.
 ///
 /// # Safety
 ///
-/// `kiocb` must have been prepared for `file` ([`Kiocb::prep`]) and stay alive until it is
-/// completed (by the file system if this returns `-EIOCBQUEUED`, else by the caller); `iter`
-/// must cover user memory of the calling task, and [`check_file`] must have passed.
-pub(crate) unsafe fn issue(
+/// `kiocb` must be `req`'s own, prepared for `file` ([`Kiocb::prep`]); `iter` must cover user
+/// memory of the calling task, and [`check_file`] must have passed.
+pub(crate) unsafe fn issue<T: KiocbCompletion>(
+    req: &Arc<T>,
+    kiocb: &Kiocb<T>,
     file: &FileRef,
     direction: Direction,
-    kiocb: *mut sys::kiocb,
     iter: &mut IovIter,
-) -> isize {
+) -> Issued<T> {
     let op = match direction {
         Direction::Read => file.f_op().read_iter,
         Direction::Write => file.f_op().write_iter,
     };
-    match op {
-        // SAFETY: The caller's guarantees are the operation's requirements.
-        Some(op) => unsafe { op(kiocb, &mut iter.0) },
-        None => -(sys::EINVAL as isize),
+    let Some(op) = op else {
+        return Issued::Done(req.clone(), -(sys::EINVAL as isize));
+    };
+    // The file system's reference, taken back by `Kiocb::complete` or below.
+    let fs_ref = Arc::into_raw(req.clone());
+    // SAFETY: The caller's guarantees are the operation's requirements; the kiocb lives as long
+    // as the request, which the file system holds a reference to.
+    let ret = unsafe { op(kiocb.as_ptr(), &mut iter.0) };
+    if ret == -(sys::EIOCBQUEUED as isize) {
+        return Issued::Queued;
     }
+    // SAFETY: The file system did not queue the request: its reference is ours again.
+    Issued::Done(unsafe { Arc::from_raw(fs_ref) }, ret)
 }

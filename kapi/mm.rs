@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Thin wrappers: the owner's address space — its VMAs, mapping the ring into it, and the
-//! mmu notifier through which contexts die with it (`context/owner.rs`).
+//! Thin wrappers: address spaces (`struct mm_struct`) and their VMAs, with the operations of a
+//! ring's VMAs built from [`VmOps`] (upstream: `kernel::mm` and `kernel::mm::virt`).
 
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
-    error::{from_err_ptr, to_result},
-    ffi::{c_int, c_ulong},
+    error::from_result,
+    ffi::c_int,
     prelude::*,
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 
-use crate::kapi::folio::Mapping;
-use crate::kapi::pseudo_fs::{RingFile, VmOperations};
+use crate::kapi::address_space::RingMapping;
 use crate::kapi::sys;
 
 /// A VMA the kernel passed to one of a ring file's callbacks (`mmap`, `vm_operations`), which
@@ -44,19 +43,21 @@ impl Vma {
         unsafe { (*self.0.get()).vm_pgoff }
     }
 
-    /// The address space the VMA belongs to (for comparison only).
-    pub(crate) fn mm(&self) -> *const sys::mm_struct {
-        // SAFETY: The VMA is valid (`from_raw`).
-        unsafe { (*self.0.get()).vm_mm }
+    /// The address space the VMA belongs to.
+    pub(crate) fn mm(&self) -> &Mm {
+        // SAFETY: The VMA is valid (`from_raw`) and belongs to its address space, which is alive
+        // while `mmap_lock` is held (`Mm` is `repr(transparent)` over the C struct).
+        unsafe { &*(*self.0.get()).vm_mm.cast::<Mm>() }
     }
 
-    /// The mapping of the file the VMA maps, if any.
-    pub(crate) fn file_mapping(&self) -> Option<&Mapping> {
-        // SAFETY: The VMA is valid and holds a reference to its file, if it has one.
-        unsafe {
-            let file = (*self.0.get()).vm_file;
-            (!file.is_null()).then(|| Mapping::from_raw((*file).f_mapping))
-        }
+    /// The mapping of the file the VMA maps.
+    ///
+    /// # Safety
+    ///
+    /// The VMA must map a file.
+    unsafe fn file_mapping(&self) -> *mut sys::address_space {
+        // SAFETY: The VMA is valid and holds a reference to its file (the caller's guarantee).
+        unsafe { (*(*self.0.get()).vm_file).f_mapping }
     }
 }
 
@@ -76,21 +77,74 @@ impl NewVma {
         unsafe { &*ptr.cast() }
     }
 
-    /// Sets up a ring mapping: it cannot grow (`mremap` cannot expand it) and uses `ops`.
-    pub(crate) fn set_ring_operations(&self, ops: &'static VmOperations) {
+    /// Sets up a ring mapping: it cannot grow (`mremap` cannot expand it) and gets `T`'s
+    /// operations.
+    pub(crate) fn set_ring_operations<T: VmOps>(&self) {
         let vma = self.0.as_ptr();
         // SAFETY: This is the new VMA of `mmap`, with `mmap_lock` held for writing (`from_raw`).
         unsafe {
             sys::rust_aio_vm_flags_set(vma, sys::VM_DONTEXPAND as _);
-            (*vma).vm_ops = &ops.0;
+            (*vma).vm_ops = VmOpsVTable::<T>::build();
         }
     }
 }
 
-/// The calling task's address space (null for a kernel thread), for comparison only.
-pub(crate) fn current_mm() -> *const sys::mm_struct {
-    // SAFETY: Reading `current->mm` is always allowed for the calling task.
-    unsafe { sys::rust_aio_current_mm() }
+/// The operations of a ring's VMAs: page-cache faults, plus what `mremap` does. The C callbacks
+/// are this file's; the ring implements only this trait.
+pub(crate) trait VmOps: 'static {
+    /// What the ring's mapping names (`RingMapping`).
+    type Owner;
+
+    /// `mremap`: `vma`, a mapping of `ring`, moved (`vma` is the new one); an error refuses the
+    /// move. `mmap_lock` is held for writing.
+    fn mremap(vma: &Vma, ring: &RingMapping<Self::Owner>) -> Result;
+}
+
+/// The `vm_operations_struct` of a [`VmOps`].
+struct VmOpsVTable<T: VmOps>(PhantomData<T>);
+
+impl<T: VmOps> VmOpsVTable<T> {
+    const VTABLE: sys::vm_operations_struct = sys::vm_operations_struct {
+        mremap: Some(Self::mremap),
+        fault: Some(sys::filemap_fault),
+        map_pages: Some(sys::filemap_map_pages),
+        page_mkwrite: Some(sys::filemap_page_mkwrite),
+        // SAFETY: All-zero is a valid `vm_operations_struct`: every other operation is absent.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    fn build() -> &'static sys::vm_operations_struct {
+        &Self::VTABLE
+    }
+
+    /// # Safety
+    ///
+    /// Called by the kernel with the moved VMA, valid for the call, with `mmap_lock` held.
+    unsafe extern "C" fn mremap(vma: *mut sys::vm_area_struct) -> c_int {
+        // SAFETY: The kernel passes the moved VMA, valid for the call, with `mmap_lock` held.
+        let vma = unsafe { Vma::from_raw(vma) };
+        // SAFETY: These operations are only installed on mappings of ring files of `T::Owner`
+        // (`set_ring_operations()`): the VMA maps one, which stays valid while it does.
+        let ring = unsafe { RingMapping::<T::Owner>::from_raw(vma.file_mapping()) };
+        from_result(|| {
+            T::mremap(vma, ring)?;
+            Ok(0)
+        })
+    }
+}
+
+/// An address space's identity, for comparison only (a context's owner, the key of a process's
+/// contexts): it may outlive the address space and never reaches it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct MmId(usize);
+
+impl MmId {
+    /// The calling task's address space, `None` for a kernel thread.
+    pub(crate) fn current() -> Option<MmId> {
+        // SAFETY: Reading `current->mm` is always allowed for the calling task.
+        let mm = unsafe { sys::rust_aio_current_mm() };
+        (!mm.is_null()).then_some(MmId(mm as usize))
+    }
 }
 
 /// An address space (`struct mm_struct`), as later kernels' `kernel::mm::Mm`. An [`ARef<Mm>`]
@@ -139,106 +193,11 @@ impl Mm {
 
     /// Whether the calling task runs in this address space.
     pub(crate) fn is_current(&self) -> bool {
-        core::ptr::eq(current_mm(), self.0.get())
+        MmId::current() == Some(self.id())
     }
-}
 
-/// Maps `file` shared and read/write into the calling process, like fs/aio.c's `do_mmap()` of the
-/// ring; returns the address.
-pub(crate) fn map_shared(file: &RingFile, size: usize) -> Result<usize> {
-    // SAFETY: The file is valid; `vm_mmap()` takes the caller's `mmap_lock` itself.
-    let addr = unsafe {
-        sys::vm_mmap(
-            file.as_ptr(),
-            0,
-            size as c_ulong,
-            sys::PROT_RW,
-            sys::MAP_SHARED as c_ulong,
-            0,
-        )
-    };
-    // `vm_mmap()` returns an address or a negative errno.
-    if (addr as isize) < 0 && (addr as isize) >= -4095 {
-        return Err(Error::from_errno(addr as isize as c_int));
+    /// The address space's identity.
+    pub(crate) fn id(&self) -> MmId {
+        MmId(self.0.get() as usize)
     }
-    Ok(addr as usize)
-}
-
-/// Unmaps from the calling process what is left of `file`'s mapping at `[addr, addr + size)`:
-/// each piece of that range that still maps `file` at its own offset (user space may have split
-/// the mapping, unmapped or replaced parts of it, or moved them away). Nothing else is unmapped:
-/// a mapping that replaced part of the ring stays.
-///
-/// Between the look and the unmap, another thread of the same process could replace a piece;
-/// that process only races itself, and the kernel is not at risk.
-pub(crate) fn unmap_ring_pieces(file: &RingFile, addr: usize, size: usize) -> Result {
-    let mm = current_mm().cast_mut();
-    if mm.is_null() {
-        return Ok(());
-    }
-    let end = addr.saturating_add(size);
-    let mut cursor = addr;
-    while cursor < end {
-        // SAFETY: `mm` is the caller's, live; its VMAs are stable while `mmap_lock` is held for
-        // reading.
-        let piece = unsafe {
-            sys::rust_aio_mmap_read_lock(mm);
-            let vma = sys::find_vma(mm, cursor as c_ulong);
-            let piece = if vma.is_null() {
-                None
-            } else {
-                let start = (sys::rust_aio_vma_start(vma) as usize).max(cursor);
-                let stop = (sys::rust_aio_vma_end(vma) as usize).min(end);
-                let at_own_offset = ((*vma).vm_pgoff as usize)
-                    .checked_mul(sys::PAGE_SIZE)
-                    .and_then(|offset| sys::rust_aio_vma_start(vma).checked_sub(offset as _))
-                    == Some(addr as c_ulong);
-                let ours = core::ptr::eq((*vma).vm_file, file.as_ptr()) && at_own_offset;
-                (start < stop).then_some((start, stop, ours))
-            };
-            sys::rust_aio_mmap_read_unlock(mm);
-            piece
-        };
-        let Some((start, stop, ours)) = piece else {
-            break;
-        };
-        if ours {
-            // SAFETY: Unmapping a range of the caller's own address space.
-            to_result(unsafe { sys::vm_munmap(start as c_ulong, stop - start) })?;
-        }
-        cursor = stop;
-    }
-    Ok(())
-}
-
-/// `mmu_notifier_get()` through the helper: the address space's notifier for `ops`, made by
-/// `ops.alloc_notifier` if it has none; a counted reference.
-///
-/// # Safety
-///
-/// `mm` must be a live address space the caller uses (its own); `ops` outlives every notifier
-/// made from it.
-pub(crate) unsafe fn mmu_notifier_get(
-    ops: &'static sys::mmu_notifier_ops,
-    mm: *mut sys::mm_struct,
-) -> Result<NonNull<sys::mmu_notifier>> {
-    // SAFETY: The caller's guarantees are the helper's preconditions.
-    let notifier = from_err_ptr(unsafe { sys::rust_aio_mmu_notifier_get(ops, mm) })?;
-    NonNull::new(notifier).ok_or(ENOMEM)
-}
-
-/// Gives back a reference from [`mmu_notifier_get`] (`mmu_notifier_put()`).
-///
-/// # Safety
-///
-/// The caller owns the reference and does not use `notifier` again.
-pub(crate) unsafe fn mmu_notifier_put(notifier: NonNull<sys::mmu_notifier>) {
-    // SAFETY: The caller owns the reference.
-    unsafe { sys::mmu_notifier_put(notifier.as_ptr()) };
-}
-
-/// Waits until every notifier given back has been freed (`mmu_notifier_synchronize()`).
-pub(crate) fn mmu_notifier_synchronize() {
-    // SAFETY: Always allowed in process context.
-    unsafe { sys::mmu_notifier_synchronize() };
 }

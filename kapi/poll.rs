@@ -6,6 +6,7 @@
 //! encoding. The 6.12 kernel crate has none of these.
 
 use core::{
+    marker::PhantomData,
     ptr::null_mut,
     sync::atomic::{AtomicPtr, Ordering},
 };
@@ -17,51 +18,80 @@ use kernel::{
 
 use crate::kapi::{file::FileRef, sys};
 
-/// A wait-queue entry's wake function: called by whoever wakes the queue, holding the queue's
-/// lock, in any context (hard IRQ included), with the events in `key`.
-pub(crate) type WakeFn =
-    unsafe extern "C" fn(*mut sys::wait_queue_entry, c_uint, c_int, *mut c_void) -> c_int;
+/// A type that holds a [`WaitEntry<Self>`].
+///
+/// # Safety
+///
+/// `OFFSET` must be the offset in bytes of a field of type `WaitEntry<Self>` in `Self`.
+pub(crate) unsafe trait HasWaitEntry: Sized {
+    const OFFSET: usize;
+}
 
-/// A `struct wait_queue_entry` with a wake function of its own.
+/// What a wake-up of the queue a [`WaitEntry`] is on does.
+pub(crate) trait WakeCallback: HasWaitEntry {
+    /// The queue is woken with the events `mask` (0 if the wake-up names none), by whoever wakes
+    /// it, holding the queue's lock, in any context (hard IRQ included); `waking` proves it.
+    /// Returns whether the wake-up was for us. The entry is on the queue, so its owner must be
+    /// kept alive by whoever put it there.
+    fn woken(&self, mask: u32, waking: &Waking<'_>) -> bool;
+}
+
+/// Proof that the caller is a wait entry's wake function, which runs under its queue's lock.
+pub(crate) struct Waking<'a>(PhantomData<&'a ()>);
+
+/// A `struct wait_queue_entry` in a `T`, whose wake function calls `T`'s [`WakeCallback`].
 ///
 /// # Invariants
 ///
-/// The entry is initialised; its list links are only touched under the lock of the queue it is
-/// on (or before it is added to one).
+/// The entry is initialised with `T`'s wake function; its list links are only touched under the
+/// lock of the queue it is on (or before it is added to one).
 #[repr(transparent)]
 #[pin_data]
-pub(crate) struct WaitEntry {
+pub(crate) struct WaitEntry<T> {
     #[pin]
     entry: Opaque<sys::wait_queue_entry>,
+    _owner: PhantomData<T>,
 }
 
 // SAFETY: The entry is only touched under its queue's lock, or by the wait-queue code, from any
 // thread.
-unsafe impl Send for WaitEntry {}
+unsafe impl<T> Send for WaitEntry<T> {}
 // SAFETY: See above.
-unsafe impl Sync for WaitEntry {}
+unsafe impl<T> Sync for WaitEntry<T> {}
 
-impl WaitEntry {
-    /// An entry on no queue, whose wakes call `func`.
-    pub(crate) fn new(func: WakeFn) -> impl PinInit<Self> {
+impl<T: WakeCallback> WaitEntry<T> {
+    /// An entry on no queue.
+    pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             // SAFETY: The helper initialises every field of the entry in place.
             entry <- Opaque::ffi_init(|slot| unsafe {
-                sys::rust_aio_init_wait_func_entry(slot, Some(func))
+                sys::rust_aio_init_wait_func_entry(slot, Some(Self::wake))
             }),
+            _owner: PhantomData,
         })
     }
 
-    /// The `WaitEntry` of a raw entry.
+    /// The entry's wake function. Returns 1 if the wake-up was for us.
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a live `WaitEntry` for `'a`.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::wait_queue_entry) -> &'a WaitEntry {
-        // SAFETY: `WaitEntry` is transparent over the C struct; the caller guarantees life.
-        unsafe { &*ptr.cast() }
+    /// Called by the wait-queue code, under the queue's lock, with the entry of a `T` that is on
+    /// the queue.
+    unsafe extern "C" fn wake(
+        wait: *mut sys::wait_queue_entry,
+        _mode: c_uint,
+        _sync: c_int,
+        key: *mut c_void,
+    ) -> c_int {
+        // SAFETY: The entry is the `WaitEntry<T>` field of a `T`, at `T::OFFSET`
+        // (`HasWaitEntry`), alive while its entry is on the queue (`WakeCallback`).
+        // `WaitEntry` is `repr(transparent)` over `Opaque`, itself over the C struct.
+        let owner = unsafe { &*wait.cast::<u8>().sub(T::OFFSET).cast::<T>() };
+        c_int::from(owner.woken(key as usize as u32, &Waking(PhantomData)))
     }
+}
 
+impl<T> WaitEntry<T> {
     fn as_ptr(&self) -> *mut sys::wait_queue_entry {
         self.entry.get()
     }
@@ -79,13 +109,10 @@ impl WaitEntry {
         unsafe { sys::rust_aio_wait_entry_del_init(self.as_ptr()) };
     }
 
-    /// Takes the entry off its queue from its wake function, which runs under the queue's lock.
-    ///
-    /// # Safety
-    ///
-    /// Only from the entry's wake function.
-    pub(crate) unsafe fn remove_in_wake(&self) {
-        // SAFETY: The waker holds the queue's lock (the caller's guarantee).
+    /// Takes the entry off its queue from its wake function (`_waking`), which runs under the
+    /// queue's lock.
+    pub(crate) fn remove_in_wake(&self, _waking: &Waking<'_>) {
+        // SAFETY: The waker holds the queue's lock (`Waking`).
         unsafe { sys::rust_aio_wait_entry_del_init(self.as_ptr()) };
     }
 }
@@ -103,7 +130,7 @@ impl PolledHead {
     /// Locks the queue if `entry` is still on it (fs/aio.c's `poll_iocb_lock_wq()`): inside an RCU
     /// read section, so that a queue going away (`POLLFREE`) cannot be freed under the lock; the
     /// guard keeps both until it is dropped.
-    pub(crate) fn lock(&self, entry: &WaitEntry) -> Option<HeadLocked<'_>> {
+    pub(crate) fn lock<T>(&self, entry: &WaitEntry<T>) -> Option<HeadLocked<'_>> {
         // SAFETY: RCU read sections nest and may be entered anywhere; the guard or the code below
         // leaves it.
         unsafe { sys::rust_aio_rcu_read_lock() };
@@ -182,10 +209,10 @@ pub(crate) struct Polled {
 ///
 /// `entry` must stay alive and pinned until it has been taken off the queue, and its wake
 /// function must be ready for wakes as soon as this starts.
-pub(crate) unsafe fn poll_and_queue(
+pub(crate) unsafe fn poll_and_queue<T>(
     file: &FileRef,
     events: u32,
-    entry: &WaitEntry,
+    entry: &WaitEntry<T>,
     head: &PolledHead,
 ) -> Polled {
     let (mut queued, mut error) = (false, 0);

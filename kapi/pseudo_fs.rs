@@ -1,22 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Thin wrappers: the module's pseudo filesystem and a ring's file on it (an anonymous inode
-//! whose page cache holds the ring), with the operation tables ring files carry.
-//!
-//! Like fs/aio.c's `aio_private_file()`, each ring is the page cache of an anonymous inode on a
-//! pseudo filesystem: that makes the ring pages ordinary movable page-cache folios that the
-//! kernel migrates through the mapping's `migrate_folio` (see `migrate.rs`).
+//! Thin wrappers: the module's pseudo filesystem, on which every ring file
+//! (`kapi/ring_file.rs`) is an anonymous inode, and the pin of its mount that each ring file
+//! holds.
 
 use core::ptr::NonNull;
 use kernel::{
     c_str,
-    error::{from_err_ptr, from_result, to_result},
-    ffi::{c_int, c_ulong, c_void},
+    error::{from_result, to_result},
+    ffi::{c_int, c_ulong},
     prelude::*,
-    types::{ARef, Opaque},
+    types::Opaque,
 };
 
-use crate::kapi::folio::{Folio, Mapping};
 use crate::kapi::sys;
 
 /// The module's pseudo filesystem type. `kern_mount()` links superblocks into it, so it must be
@@ -125,8 +121,15 @@ pub(crate) struct RingFsPin {
 }
 
 impl RingFsPin {
+    /// The pinned mount.
+    pub(crate) fn mount(&self) -> *mut sys::vfsmount {
+        self.mnt.as_ptr()
+    }
+}
+
+impl RingFsPin {
     /// Mounts the ring filesystem if no ring exists yet, and pins the mount.
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         // SAFETY: The filesystem type and the pin's fields are statics; `simple_pin_fs()`
         // serialises its updates of them.
         to_result(unsafe {
@@ -151,7 +154,7 @@ impl RingFsPin {
 
     /// Gives the pin to a ring file, whose `release` takes it back
     /// ([`RingFsPin::of_released_file`]).
-    fn into_file(self) {
+    pub(crate) fn into_file(self) {
         core::mem::forget(self);
     }
 
@@ -187,148 +190,4 @@ impl Drop for RingFsPin {
 unsafe fn release_ring_fs() {
     // SAFETY: The caller owns a pin; `simple_release_fs()` serialises its updates.
     unsafe { sys::simple_release_fs(RING_MOUNT.mnt.get(), RING_MOUNT.count.get()) };
-}
-
-/// The operation tables of ring files: the ring's `address_space_operations` (`migrate.rs`) and
-/// its file and VMA operations (`ring_file.rs`).
-pub(crate) struct RingOps {
-    pub(crate) aops: &'static AddressSpaceOperations,
-    pub(crate) fops: &'static crate::kapi::miscdevice::FileOperations,
-}
-
-/// A `struct address_space_operations` table that may live in a `static`.
-#[repr(transparent)]
-pub(crate) struct AddressSpaceOperations(pub(crate) sys::address_space_operations);
-
-// SAFETY: The table is never written; its function pointers may be read from any thread.
-unsafe impl Sync for AddressSpaceOperations {}
-
-/// A `struct vm_operations_struct` table that may live in a `static`.
-#[repr(transparent)]
-pub(crate) struct VmOperations(pub(crate) sys::vm_operations_struct);
-
-// SAFETY: The table is never written; its function pointers may be read from any thread.
-unsafe impl Sync for VmOperations {}
-
-/// A ring's file: an anonymous inode on the ring filesystem whose page cache holds the ring.
-///
-/// # Invariants
-///
-/// `file` is a counted reference to a file made by `alloc_file_pseudo()` on the ring filesystem.
-pub(crate) struct RingFile {
-    file: NonNull<sys::file>,
-}
-
-// SAFETY: A file reference may be used and dropped from any thread.
-unsafe impl Send for RingFile {}
-// SAFETY: See above.
-unsafe impl Sync for RingFile {}
-
-impl RingFile {
-    /// Makes the file of a ring of `nr_pages` pages, whose mapping names `owner` (the context)
-    /// in `i_private_data` so that migration can find it.
-    pub(crate) fn new(nr_pages: usize, owner: *const c_void, ops: &RingOps) -> Result<Self> {
-        let pin = RingFsPin::new()?;
-        // SAFETY: The mount is pinned (`RingFsPin` invariant).
-        let inode = from_err_ptr(unsafe { sys::alloc_anon_inode((*pin.mnt.as_ptr()).mnt_sb) })
-            .map_err(|_| ENOMEM)?;
-        // SAFETY: `inode` is a new inode that nobody else knows of yet; `ops` live for ever.
-        unsafe {
-            let mapping = (*inode).i_mapping;
-            (*mapping).a_ops = &ops.aops.0;
-            (*mapping).i_private_data = owner.cast_mut();
-            (*inode).i_size = (nr_pages * sys::PAGE_SIZE) as i64;
-        }
-        // `alloc_file_pseudo()` does not take the module reference that the file's last `fput()`
-        // drops (`fops->owner`): take it here, as `anon_inode_getfile()` does. The caller runs
-        // module code, so the module is alive.
-        // SAFETY: Always allowed from the module's own code.
-        unsafe { sys::rust_aio_module_get() };
-        // SAFETY: `inode` and the mount are valid; on success the file owns the inode reference.
-        let file = unsafe {
-            sys::alloc_file_pseudo(
-                inode,
-                pin.mnt.as_ptr(),
-                c_str!("[rust_aio]").as_char_ptr(),
-                sys::O_RDWR as c_int,
-                &ops.fops.0,
-            )
-        };
-        match from_err_ptr(file) {
-            Ok(file) => {
-                // The file's `release` ends the pin (the ring's `file_operations`).
-                pin.into_file();
-                Ok(Self {
-                    // INVARIANT: `alloc_file_pseudo()` succeeded.
-                    file: NonNull::new(file).ok_or(ENOMEM)?,
-                })
-            }
-            Err(_) => {
-                // SAFETY: The inode reference and the module reference are still ours when the
-                // file could not be made.
-                unsafe {
-                    sys::iput(inode);
-                    sys::rust_aio_module_put();
-                }
-                Err(ENOMEM)
-            }
-        }
-    }
-
-    pub(crate) fn as_ptr(&self) -> *mut sys::file {
-        self.file.as_ptr()
-    }
-
-    fn inode(&self) -> *mut sys::inode {
-        // SAFETY: The file is valid (type invariant).
-        unsafe { sys::rust_aio_file_inode(self.file.as_ptr()) }
-    }
-
-    pub(crate) fn mapping(&self) -> &Mapping {
-        // SAFETY: The file, and so its mapping, is valid while `self` is (type invariant).
-        unsafe { Mapping::from_raw((*self.file.as_ptr()).f_mapping) }
-    }
-
-    /// Allocates page `index` of the ring in the page cache, zeroed and movable, on a node the
-    /// caller's memory policy allows.
-    pub(crate) fn create_folio(&self, index: usize) -> Result<ARef<Folio>> {
-        // SAFETY: The mapping is valid (type invariant). The folio comes back locked with a
-        // reference that becomes ours; `folio_end_read()` marks it up to date and unlocks it.
-        unsafe {
-            let folio = from_err_ptr(sys::__filemap_get_folio(
-                self.mapping().as_ptr(),
-                index as _,
-                sys::FGP_RING,
-                sys::GFP_RING,
-            ))
-            .map_err(|_| ENOMEM)?;
-            sys::folio_end_read(folio, true);
-            Ok(ARef::from_raw(NonNull::new_unchecked(folio.cast())))
-        }
-    }
-}
-
-impl RingFile {
-    /// Disconnects the ring from its context, in the order of fs/aio.c's `put_aio_ring_file()`:
-    /// the page cache is emptied (user mappings of it are zapped: a later access is SIGBUS),
-    /// then `i_private_data` is cleared under `i_private_lock`, so that a migration that starts
-    /// later sees no context and one that was running has finished. Doing it again is harmless.
-    pub(crate) fn disconnect(&self) {
-        // SAFETY: The file and its inode are valid (type invariant).
-        unsafe { sys::truncate_setsize(self.inode(), 0) };
-        self.mapping()
-            .lock_private()
-            .set_private_data(core::ptr::null());
-    }
-}
-
-impl Drop for RingFile {
-    /// Disconnects the ring (if that was not done yet) and drops the file. The final `fput()`
-    /// work is deferred (task work or a workqueue), and ends in the superblock's module
-    /// reference: the module stays until it has run.
-    fn drop(&mut self) {
-        self.disconnect();
-        // SAFETY: The reference is ours (type invariant) and is not used again.
-        unsafe { sys::fput(self.file.as_ptr()) };
-    }
 }

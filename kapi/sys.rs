@@ -11,8 +11,7 @@
 //!
 //! Only the wrappers of `kapi/` call functions from here (`scripts/check-raw-calls`). The layers
 //! above name its types and constants: the ABI's (`iocb`, `io_event`, `IOCB_CMD_*`), errno
-//! numbers, and the C types of the callbacks that the ring's operation tables still take
-//! (`migrate.rs`, `ring_file.rs`, the requests' completion functions).
+//! numbers; every C callback is a wrapper's.
 
 #![allow(
     dead_code,
