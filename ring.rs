@@ -46,7 +46,8 @@
 //! - `ring_lock` → `mmap_lock`: setup maps the ring and teardown unmaps it under `ring_lock`.
 //!   (Setup registers with the address space, which takes `mmap_lock` for writing, before it
 //!   takes `ring_lock`, never under it: `context/owner.rs`.)
-//! - `mmap_lock` → `i_private_lock`: the kernel calls `ring_mremap` with `mmap_lock` held, and
+//! - `mmap_lock` → `i_private_lock`: the kernel calls the ring mapping's `mremap` (`mremap.rs`)
+//!   with `mmap_lock` held, and
 //!   migration may run under it (`migrate.rs`).
 //! - `ring_lock` → `i_private_lock`: teardown disconnects the ring file under `ring_lock`.
 //! - `i_private_lock` → `completion_lock` and `ring_lock` → `completion_lock`: migration swaps a

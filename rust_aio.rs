@@ -100,7 +100,8 @@ impl Drop for RustAio {
 }
 
 /// `/dev/rust_aio`: each open file holds the contexts it made ([`FileContexts`]), and closing
-/// it destroys them (`FileContexts`' drop).
+/// it destroys them (`FileContexts`' drop). 32-bit processes are not supported: `iocbpp` holds
+/// 64-bit pointers, so there is no `compat_ioctl`.
 struct Device;
 
 impl MiscDevice for Device {

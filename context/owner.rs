@@ -31,7 +31,8 @@ pub(crate) struct MmContexts {
 }
 
 /// The notifier operations of [`MmContexts`].
-static OPS: MmuNotifierVTable<MmContexts> = MmuNotifierVTable::new();
+// SAFETY: A static, the only table of `MmContexts`.
+static OPS: MmuNotifierVTable<MmContexts> = unsafe { MmuNotifierVTable::new() };
 
 impl MmuNotifierOps for MmContexts {
     /// A new, empty table (the address space's first context).

@@ -191,7 +191,7 @@ impl PollRequest {
         if mask != 0 && !self.work_scheduled.load(Ordering::Relaxed) {
             // The queue's lock comes after `ctx_lock_polls`: only try it.
             if let Some(mut pending) = self.in_flight.ctx().pending_polls().try_lock() {
-                self.wait.remove_in_wake(waking);
+                waking.remove_entry();
                 // SAFETY: A poll request is only ever on its context's pending list.
                 let listed = unsafe { pending.remove(self) };
                 drop(pending);
@@ -231,7 +231,7 @@ impl PollRequest {
             // The queue is going away: off it, and cancelled. Clearing the head last: from then
             // on the work may complete the request without the queue's lock.
             self.cancelled.store(true, Ordering::Relaxed);
-            self.wait.remove_in_wake(waking);
+            waking.remove_entry();
             // SAFETY: In the wake function, under the queue's lock, the entry off the queue.
             unsafe { self.head.clear_in_wake() };
         }

@@ -4,7 +4,7 @@
 //! `aio_read()`/`aio_write()`). The file system runs the request in the submitter's context
 //! (`read_iter`/`write_iter` on a kiocb of the request's) and completes it there (tmpfs, buffered
 //! I/O), from a workqueue (O_DIRECT writes) or from the block layer's completion interrupt
-//! (O_DIRECT reads): [`RwRequest::complete`] runs in any of them.
+//! (O_DIRECT reads): [`KiocbCompletion::completed`] runs in any of them.
 //!
 //! Errors of the submission are SUBMIT's, in fs/aio.c's order: the I/O priority (EPERM, EINVAL),
 //! the `RWF_*` flags (EOPNOTSUPP, EINVAL, EPERM), the file's mode (EBADF) and operations
@@ -194,7 +194,7 @@ impl RwRequest {
                 }
                 // SAFETY: The kiocb is the request's, prepared for its file, and
                 // `check_file()` passed; the iterator covers our caller's memory.
-                Ok(unsafe { kiocb::issue(&req, &req.kiocb, &req.file, args.direction, iter) })
+                Ok(unsafe { kiocb::issue(&req, &req.file, args.direction, iter) })
             },
         )??;
         if let Issued::Done(fs_ref, ret) = issued {
@@ -221,9 +221,11 @@ impl RwRequest {
             drop(req);
         } else {
             let wq = req.in_flight.ctx().shared().workqueue();
-            // A request is queued once, when its last owner lets go: it cannot be queued already
-            // (which would hand the request back).
-            let _ = wq.enqueue(Arc::from(req));
+            // A request is queued once, when its last owner lets go: it cannot be queued already.
+            // Were it handed back, leaking it beats dropping it here (perhaps in hard IRQ).
+            if let Err(req) = wq.enqueue(Arc::from(req)) {
+                core::mem::forget(req);
+            }
         }
     }
 }

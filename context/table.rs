@@ -7,8 +7,8 @@
 //! context it made.
 //!
 //! Setup is where ring files are made: it gives each the operation tables the crate root handed
-//! down ([`Shared::ring_ops`]): how the pages migrate (`migrate.rs`) and the file's own operations
-//! (`ring_file.rs`).
+//! down ([`Shared::ring_ops`]): how the pages migrate (`migrate.rs`) and what moving the mapping
+//! does (`mremap.rs`); the ring file itself is `kapi/ring_file.rs`'s.
 
 use core::{mem::size_of, num::NonZeroU32};
 use kernel::{

@@ -162,8 +162,8 @@ impl<O> OwnerGuard<'_, O> {
 /// The address-space operations of a ring (its inode's `a_ops`), for owners of type `Owner`.
 /// The C callbacks are this file's; the ring implements only this trait.
 pub(crate) trait AddressSpaceOps: 'static {
-    /// What the ring's mapping names (`RingMapping`).
-    type Owner;
+    /// What the ring's mapping names (`RingMapping`), shared with migration on any CPU.
+    type Owner: Sync;
 
     /// `read_folio`: a fault found no page in the page cache. The folio is locked and must be
     /// unlocked.
@@ -175,7 +175,7 @@ pub(crate) trait AddressSpaceOps: 'static {
 }
 
 /// The `address_space_operations` of an [`AddressSpaceOps`].
-pub(crate) struct AddressSpaceVTable<T: AddressSpaceOps>(PhantomData<T>);
+pub(super) struct AddressSpaceVTable<T: AddressSpaceOps>(PhantomData<T>);
 
 impl<T: AddressSpaceOps> AddressSpaceVTable<T> {
     const VTABLE: sys::address_space_operations = sys::address_space_operations {
@@ -187,7 +187,7 @@ impl<T: AddressSpaceOps> AddressSpaceVTable<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
-    pub(crate) fn build() -> &'static sys::address_space_operations {
+    pub(super) fn build() -> &'static sys::address_space_operations {
         &Self::VTABLE
     }
 

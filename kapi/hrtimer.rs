@@ -19,7 +19,7 @@ pub(crate) unsafe trait HasHrTimer: Sized {
 }
 
 /// What happens when the timer expires.
-pub(crate) trait HrTimerCallback: HasHrTimer {
+pub(crate) trait HrTimerCallback: HasHrTimer + Sync {
     /// The timer expired: hard IRQ, no lock that is taken with interrupts on, no sleeping. The
     /// timer does not restart.
     fn expired(&self);

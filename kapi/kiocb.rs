@@ -42,7 +42,7 @@ pub(crate) unsafe trait HasKiocb: Sized {
     const OFFSET: usize;
 }
 
-/// What happens when the file system completes a request it queued.
+/// What happens when the file system is done with a request ([`issue`]).
 pub(crate) trait KiocbCompletion: HasKiocb + Send + Sync {
     /// The file system is done with the request, with `res` (a byte count or a negative errno);
     /// `this` is the reference it held ([`issue`]). Any context, hard IRQ included.
@@ -244,6 +244,7 @@ pub(crate) fn check_file(file: &FileRef, direction: Direction) -> Result {
 }
 
 /// What [`issue`] did with a request.
+#[must_use = "a request the file system did not queue must be completed by the caller"]
 pub(crate) enum Issued<T> {
     /// The file system queued it and will complete it ([`KiocbCompletion::completed`]).
     Queued,
@@ -253,20 +254,26 @@ pub(crate) enum Issued<T> {
     Done(Arc<T>, isize),
 }
 
-/// Starts the file system on `req`, whose kiocb is `kiocb` (`read_iter`/`write_iter`), giving it
-/// a reference to the request until it completes it.
+/// Starts the file system on `req` through its kiocb (`read_iter`/`write_iter`), giving it a
+/// reference to the request until it completes it.
 ///
 /// # Safety
 ///
-/// `kiocb` must be `req`'s own, prepared for `file` ([`Kiocb::prep`]); `iter` must cover user
-/// memory of the calling task, and [`check_file`] must have passed.
+/// `req`'s kiocb must be prepared for `file` ([`Kiocb::prep`]); `iter` must cover user memory of
+/// the calling task, and [`check_file`] must have passed.
 pub(crate) unsafe fn issue<T: KiocbCompletion>(
     req: &Arc<T>,
-    kiocb: &Kiocb<T>,
     file: &FileRef,
     direction: Direction,
     iter: &mut IovIter,
 ) -> Issued<T> {
+    // SAFETY: The `Kiocb<T>` field of the request is at `T::OFFSET` (`HasKiocb`).
+    let kiocb = unsafe {
+        &*(&**req as *const T)
+            .cast::<u8>()
+            .add(T::OFFSET)
+            .cast::<Kiocb<T>>()
+    };
     let op = match direction {
         Direction::Read => file.f_op().read_iter,
         Direction::Write => file.f_op().write_iter,

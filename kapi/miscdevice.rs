@@ -58,7 +58,7 @@ pub(crate) trait MiscDevice: Sized + 'static {
 }
 
 /// The `file_operations` of a [`MiscDevice`], built from the trait (upstream's
-/// `MiscdeviceVTable`). 32-bit processes are not supported: no `compat_ioctl`.
+/// `MiscdeviceVTable`): `open`, `release`, `unlocked_ioctl`, nothing else.
 struct MiscDeviceVTable<T: MiscDevice>(PhantomData<T>);
 
 impl<T: MiscDevice> MiscDeviceVTable<T> {

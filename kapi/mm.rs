@@ -79,7 +79,12 @@ impl NewVma {
 
     /// Sets up a ring mapping: it cannot grow (`mremap` cannot expand it) and gets `T`'s
     /// operations.
-    pub(crate) fn set_ring_operations<T: VmOps>(&self) {
+    ///
+    /// # Safety
+    ///
+    /// The VMA must map a ring file of owners `T::Owner` (made by `RingFile::<T::Owner>::new`):
+    /// `T`'s `mremap` reads the owner its mapping names.
+    pub(super) unsafe fn set_ring_operations<T: VmOps>(&self) {
         let vma = self.0.as_ptr();
         // SAFETY: This is the new VMA of `mmap`, with `mmap_lock` held for writing (`from_raw`).
         unsafe {
@@ -92,8 +97,8 @@ impl NewVma {
 /// The operations of a ring's VMAs: page-cache faults, plus what `mremap` does. The C callbacks
 /// are this file's; the ring implements only this trait.
 pub(crate) trait VmOps: 'static {
-    /// What the ring's mapping names (`RingMapping`).
-    type Owner;
+    /// What the ring's mapping names (`RingMapping`), shared with `mremap` on any CPU.
+    type Owner: Sync;
 
     /// `mremap`: `vma`, a mapping of `ring`, moved (`vma` is the new one); an error refuses the
     /// move. `mmap_lock` is held for writing.
@@ -124,7 +129,8 @@ impl<T: VmOps> VmOpsVTable<T> {
         // SAFETY: The kernel passes the moved VMA, valid for the call, with `mmap_lock` held.
         let vma = unsafe { Vma::from_raw(vma) };
         // SAFETY: These operations are only installed on mappings of ring files of `T::Owner`
-        // (`set_ring_operations()`): the VMA maps one, which stays valid while it does.
+        // (`set_ring_operations()`'s guarantee): the VMA maps one, which stays valid while it
+        // does.
         let ring = unsafe { RingMapping::<T::Owner>::from_raw(vma.file_mapping()) };
         from_result(|| {
             T::mremap(vma, ring)?;
@@ -154,7 +160,8 @@ impl MmId {
 /// # Invariants
 ///
 /// The wrapped `mm_struct` is valid; an `Mm` is only reached through a reference counted by
-/// `mmgrab()` (an [`ARef<Mm>`]) or one borrowed from such.
+/// `mmgrab()` (an [`ARef<Mm>`]), one borrowed from such, or as the `vm_mm` of a VMA borrowed
+/// under `mmap_lock` ([`Vma::mm`]).
 #[repr(transparent)]
 pub(crate) struct Mm(Opaque<sys::mm_struct>);
 

@@ -42,7 +42,14 @@ struct Notifier<T> {
 }
 
 impl<T: MmuNotifierOps> MmuNotifierVTable<T> {
-    pub(crate) const fn new() -> Self {
+    /// The table of `T`.
+    ///
+    /// # Safety
+    ///
+    /// It must initialise a `static`, the only table of `T`: `mmu_notifier_get()` tells notifiers
+    /// apart by the address of their operations, and two tables would give one address space
+    /// two notifiers of `T`.
+    pub(crate) const unsafe fn new() -> Self {
         Self(
             sys::mmu_notifier_ops {
                 release: Some(Self::release),

@@ -28,16 +28,31 @@ pub(crate) unsafe trait HasWaitEntry: Sized {
 }
 
 /// What a wake-up of the queue a [`WaitEntry`] is on does.
-pub(crate) trait WakeCallback: HasWaitEntry {
+pub(crate) trait WakeCallback: HasWaitEntry + Sync {
     /// The queue is woken with the events `mask` (0 if the wake-up names none), by whoever wakes
-    /// it, holding the queue's lock, in any context (hard IRQ included); `waking` proves it.
-    /// Returns whether the wake-up was for us. The entry is on the queue, so its owner must be
-    /// kept alive by whoever put it there.
+    /// it, holding the queue's lock, in any context (hard IRQ included); `waking` is that
+    /// wake-up. Returns whether it was for us.
     fn woken(&self, mask: u32, waking: &Waking<'_>) -> bool;
 }
 
-/// Proof that the caller is a wait entry's wake function, which runs under its queue's lock.
-pub(crate) struct Waking<'a>(PhantomData<&'a ()>);
+/// A wake-up in progress: the entry being woken, whose queue's lock the waker holds.
+///
+/// # Invariants
+///
+/// Made only by [`WaitEntry`]'s wake function, for the entry it is called with, and borrowed
+/// for that call only, while the waker holds the entry's queue's lock.
+pub(crate) struct Waking<'a> {
+    entry: *mut sys::wait_queue_entry,
+    _call: PhantomData<&'a ()>,
+}
+
+impl Waking<'_> {
+    /// Takes the woken entry off its queue, under the lock the waker holds.
+    pub(crate) fn remove_entry(&self) {
+        // SAFETY: The entry is initialised and its queue's lock is held (type invariant).
+        unsafe { sys::rust_aio_wait_entry_del_init(self.entry) };
+    }
+}
 
 /// A `struct wait_queue_entry` in a `T`, whose wake function calls `T`'s [`WakeCallback`].
 ///
@@ -84,10 +99,15 @@ impl<T: WakeCallback> WaitEntry<T> {
         key: *mut c_void,
     ) -> c_int {
         // SAFETY: The entry is the `WaitEntry<T>` field of a `T`, at `T::OFFSET`
-        // (`HasWaitEntry`), alive while its entry is on the queue (`WakeCallback`).
-        // `WaitEntry` is `repr(transparent)` over `Opaque`, itself over the C struct.
+        // (`HasWaitEntry`), alive while its entry is on the queue (`poll_and_queue()`'s
+        // guarantee). `WaitEntry` is `repr(transparent)` over `Opaque`, itself over the C struct.
         let owner = unsafe { &*wait.cast::<u8>().sub(T::OFFSET).cast::<T>() };
-        c_int::from(owner.woken(key as usize as u32, &Waking(PhantomData)))
+        // INVARIANT: For the entry being woken, under its queue's lock, for this call.
+        let waking = Waking {
+            entry: wait,
+            _call: PhantomData,
+        };
+        c_int::from(owner.woken(key as usize as u32, &waking))
     }
 }
 
@@ -109,12 +129,7 @@ impl<T> WaitEntry<T> {
         unsafe { sys::rust_aio_wait_entry_del_init(self.as_ptr()) };
     }
 
-    /// Takes the entry off its queue from its wake function (`_waking`), which runs under the
-    /// queue's lock.
-    pub(crate) fn remove_in_wake(&self, _waking: &Waking<'_>) {
-        // SAFETY: The waker holds the queue's lock (`Waking`).
-        unsafe { sys::rust_aio_wait_entry_del_init(self.as_ptr()) };
-    }
+
 }
 
 /// The wait-queue head a poll request's entry was added to (fs/aio.c's `poll_iocb.head`): set

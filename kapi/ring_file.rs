@@ -29,6 +29,10 @@ use crate::kapi::{
 /// The operation tables of the ring files of owners `O`: the address-space operations of an
 /// [`AddressSpaceOps`] (`migrate.rs`) and the file operations, whose `mmap` gives the mapping the
 /// operations of a [`VmOps`] (`mremap.rs`). The crate root builds them and hands them down.
+///
+/// # Invariants
+///
+/// `aops` and `fops` are built from an [`AddressSpaceOps`] and a [`VmOps`] whose `Owner` is `O`.
 pub(crate) struct RingOps<O> {
     aops: &'static sys::address_space_operations,
     fops: &'static sys::file_operations,
@@ -36,12 +40,13 @@ pub(crate) struct RingOps<O> {
 }
 
 // SAFETY: The tables are never written; their pointers may be read from any thread.
-unsafe impl<O> Sync for RingOps<O> {}
+unsafe impl<O: Sync> Sync for RingOps<O> {}
 // SAFETY: See above.
-unsafe impl<O> Send for RingOps<O> {}
+unsafe impl<O: Sync> Send for RingOps<O> {}
 
 impl<O> RingOps<O> {
     pub(crate) fn new<A: AddressSpaceOps<Owner = O>, V: VmOps<Owner = O>>() -> Self {
+        // INVARIANT: Both are `O`'s.
         Self {
             aops: AddressSpaceVTable::<A>::build(),
             fops: RingFileVTable::<V>::build(),
@@ -81,7 +86,9 @@ impl<V: VmOps> RingFileVTable<V> {
         // writing.
         let vma = unsafe { NewVma::from_raw(vma) };
         from_result(|| {
-            vma.set_ring_operations::<V>();
+            // SAFETY: This is the `mmap` of a ring file of owners `V::Owner` (these operations
+            // are only given to such files, `RingOps`).
+            unsafe { vma.set_ring_operations::<V>() };
             Ok(0)
         })
     }
@@ -112,10 +119,11 @@ pub(crate) struct RingFile<O> {
     _owner: PhantomData<fn(&O)>,
 }
 
-// SAFETY: A file reference may be used and dropped from any thread.
-unsafe impl<O> Send for RingFile<O> {}
+// SAFETY: A file reference may be used and dropped from any thread; the owner it names is shared
+// with migration and `mremap` on any CPU, which `O: Sync` allows.
+unsafe impl<O: Sync> Send for RingFile<O> {}
 // SAFETY: See above.
-unsafe impl<O> Sync for RingFile<O> {}
+unsafe impl<O: Sync> Sync for RingFile<O> {}
 
 impl<O> RingFile<O> {
     /// Makes the file of a ring of `nr_pages` pages, whose mapping names `owner` in
