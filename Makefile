@@ -13,12 +13,19 @@
 #   make bench           the hot path next to io_uring and native aio, on the
 #                        benchmark kernel (no KASAN, lockdep, DEBUG_VM...)
 #   make run             boot the test kernel and show the module at work
+#   make stock-check     rust_aio on Debian's unmodified 7.3 kernel (scripts/stock-check)
+#   make install         the module (modules_install into updates/), the libaio drop-in, the
+#                        crate's docs and the device's udev rule (PREFIX=/usr/local, DESTDIR)
 #   make clean
 #   make rust-analyzer   rust-project.json for editors
 #
-# KDIR=/path/to/built/rust/kernel builds against another kernel tree; LLVM=
-# is passed through (it defaults to -19, the test kernel's, only when KDIR
-# is the default).  CLIPPY=1 runs clippy on the Rust code.
+# KDIR=/path/to/kernel/build/tree builds against another kernel (a
+# distribution's too: see README, "On a Debian machine"); it never starts a
+# test-kernel build. LLVM= follows the tree (scripts/kdir-llvm: none for a
+# gcc-built kernel, clang's version for a clang-built one) unless given; CC=
+# names the gcc of a gcc-built kernel. scripts/check-kdir says, before
+# anything is compiled, what a tree or the tools at hand lack.  CLIPPY=1 runs
+# clippy on the Rust code.
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(TOP)/build
@@ -30,6 +37,8 @@ KDIR = $(shell $(TOP)/qemu/build-kernel --dir)
 DEFAULT_KDIR := 1
 LLVM ?= -19
 export RUST_AIO_LLVM := $(LLVM)
+else
+LLVM ?= $(shell $(TOP)/scripts/kdir-llvm $(KDIR))
 endif
 
 KBUILD_ARGS = -C $(KDIR) M=$(TOP) $(if $(LLVM),LLVM=$(LLVM))
@@ -43,7 +52,7 @@ MUTANT_KO = $(BUILD)/mutant/$(1)/rust_aio.ko
 CHECK_KO = $(if $(MUTANT),$(call MUTANT_KO,$(MUTANT)),$(TOP)/rust_aio.ko)
 
 .PHONY: all module mutants deps kernel userspace selftests check fuzz soak bench run clean \
-	rust-analyzer
+	rust-analyzer stock-check install
 
 all: module
 
@@ -56,7 +65,7 @@ ifdef DEFAULT_KDIR
 endif
 
 module: kernel
-	@$(TOP)/scripts/check-kdir "$(KDIR)"
+	@$(TOP)/scripts/check-kdir "$(KDIR)" "$(LLVM)" "$(if $(filter command line,$(origin CC)),$(CC))"
 	@$(TOP)/scripts/kdir-stamp "$(KDIR)"
 	$(MAKE) $(KBUILD_ARGS) modules
 
@@ -132,6 +141,25 @@ bench: deps selftests
 	$(MAKE) -C $(BENCH_KDIR) M=$(BENCH_MOD) $(if $(LLVM),LLVM=$(LLVM)) modules
 	@$(TOP)/qemu/bench-run --kernel "$(BENCH_KDIR)/arch/x86/boot/bzImage" \
 		--module "$(BENCH_MOD)/rust_aio.ko" --bin "$(BUILD)/selftests"
+
+# Debian's stock Rust-enabled kernel, unmodified: see scripts/stock-check (STOCK_TESTS names
+# the tests its guest runs).
+stock-check: deps
+	@$(TOP)/scripts/stock-check
+
+# The module for KDIR's kernel into /lib/modules/<its release>/updates/ (then depmod); the
+# drop-in libaio.so.1 beside, not over, the system's libaio (LD_LIBRARY_PATH=$(PREFIX)/lib/rust_aio
+# picks it); the rust-aio crate's docs; /dev/rust_aio's udev rule.
+PREFIX ?= /usr/local
+install: module userspace
+	$(MAKE) $(KBUILD_ARGS) INSTALL_MOD_DIR=updates $(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) \
+		modules_install
+	install -d $(DESTDIR)$(PREFIX)/lib/rust_aio $(DESTDIR)$(PREFIX)/share/doc/rust-aio \
+		$(DESTDIR)/etc/udev/rules.d
+	install -m 0755 $(LIBDIR)/libaio.so.1 $(DESTDIR)$(PREFIX)/lib/rust_aio/libaio.so.1
+	ln -sf libaio.so.1 $(DESTDIR)$(PREFIX)/lib/rust_aio/libaio.so
+	cp -r $(BUILD)/userspace/doc/. $(DESTDIR)$(PREFIX)/share/doc/rust-aio/
+	install -m 0644 $(TOP)/packaging/60-rust_aio.rules $(DESTDIR)/etc/udev/rules.d/60-rust_aio.rules
 
 run: module selftests
 	@$(TOP)/qemu/run --kernel "$(KDIR)/arch/x86/boot/bzImage" \
