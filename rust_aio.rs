@@ -113,11 +113,13 @@ impl MiscDevice for Device {
         Ok(KBox::new(FileContexts::new(shared)?, GFP_KERNEL)?)
     }
 
+    #[inline(always)]
     fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<isize> {
         Ok(ioctl(contexts, cmd, arg)? as isize)
     }
 }
 
+#[inline(always)]
 fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<usize> {
     match cmd {
         sys::RUST_AIO_IOC_VERSION => {

@@ -128,8 +128,6 @@ impl<T> WaitEntry<T> {
         // SAFETY: As above.
         unsafe { sys::rust_aio_wait_entry_del_init(self.as_ptr()) };
     }
-
-
 }
 
 /// The wait-queue head a poll request's entry was added to (fs/aio.c's `poll_iocb.head`): set
