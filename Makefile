@@ -29,6 +29,10 @@
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(TOP)/build
+# The kernel side's Rust tools (rustc, rustdoc, bindgen) are Debian's for its 7.3 kernel,
+# fetched by scripts/stock (make deps); rustup's build the user-space crates.
+RUST_AIO_CACHE ?= $(HOME)/.cache/rust_aio
+export PATH := $(RUST_AIO_CACHE)/debian-7.3/rust-bin:$(PATH)
 
 ifeq ($(origin KDIR),undefined)
 # Expanded when first used, which is after `deps` has installed the tools

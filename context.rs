@@ -28,7 +28,7 @@ use core::{
     num::NonZeroU32,
     sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
-use kernel::{list::List, prelude::*, sync::Arc, types::ARef};
+use kernel::{list::List, prelude::*, sync::aref::ARef, sync::Arc};
 
 use crate::{
     context::{
@@ -236,6 +236,11 @@ impl Context {
     /// Setup filed the context in its address space's table under `index`.
     pub(crate) fn set_mm_index(&self, index: u32) {
         self.mm_index.store(index, Ordering::Relaxed);
+    }
+
+    /// The ring mapping's size, in bytes (fs/aio.c's `mmap_size`).
+    pub(crate) fn ring_size(&self) -> usize {
+        self.nr_pages * crate::ring::PAGE_SIZE
     }
 
     pub(crate) fn is_owned_by(&self, mm: &Mm) -> bool {

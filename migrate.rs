@@ -10,7 +10,7 @@
 //! `ring.rs` (# Locking, Lock order); this tells why migration takes each.
 //!
 //! 1. `mapping->i_private_lock` (spinlock): held over the whole migration, so the context named
-//!    by `i_private_data` cannot be torn down under us. Teardown clears `i_private_data` under
+//!    by the ring inode's `i_private` cannot be torn down under us. Teardown clears it under
 //!    this lock before it puts any folio (`RingFile`'s drop), so a migration either sees no
 //!    context (`-EINVAL`: teardown won) or finishes before teardown goes on.
 //! 2. `ring_lock` (mutex), by **trylock only** (`-EAGAIN` if busy): it keeps the reaper from
@@ -42,7 +42,7 @@
 //! with migration entries before calling us.
 
 use core::sync::atomic::Ordering;
-use kernel::{prelude::*, time::Ktime, types::ARef};
+use kernel::{prelude::*, sync::aref::ARef};
 
 use crate::{
     context::Context,
@@ -122,7 +122,7 @@ fn migrate_folio(mapping: &RingMapping<Context>, dst: &Folio, src: &Folio) -> Re
     }
     // `completion_lock`, interrupts off: no event or `tail` reaches the old folio after its
     // last copy. The window is measured from before the lock is taken to after it is dropped.
-    let start = Ktime::ktime_get();
+    let start = crate::kapi::hrtimer::monotonic_ns();
     let (old, recopied) = {
         let mut both = ring.lock_completions();
         let recopied = if one_phase {
@@ -134,7 +134,7 @@ fn migrate_folio(mapping: &RingMapping<Context>, dst: &Folio, src: &Folio) -> Re
         };
         (both.replace_folio(index, dst_ref), recopied)
     };
-    let held = (Ktime::ktime_get() - start).to_ns().max(0) as u64;
+    let held = (crate::kapi::hrtimer::monotonic_ns() - start).max(0) as u64;
     STATS.record_irqoff(held, recopied);
     // The old folio is no longer reachable from the ring.
     drop(old);

@@ -19,18 +19,20 @@ pub(crate) struct RingVm;
 impl VmOps for RingVm {
     type Owner = Context;
 
-    /// The ring, or a piece of it, moved: a piece that holds the header takes the context id with
-    /// it, as in fs/aio.c's `aio_ring_mremap()`; another piece leaves the id with the header
-    /// (fs/aio.c moves the id to any piece, where no header is: the README's differences). Only
-    /// the owner may move a live ring: a forked child sees the mapping but owns no context
-    /// (CVE-2023-52646), and a dead context's ring stays dead.
+    /// The ring moved: the context id moves with it, as in 7.x's fs/aio.c `aio_ring_mremap()`,
+    /// which refuses to move a piece of the ring (only the whole, `mmap_size` long). Only the
+    /// owner may move a live ring (CVE-2023-52646: a child does not even inherit the mapping, it
+    /// is `VM_DONTCOPY`), and a dead context's ring stays dead.
     fn mremap(vma: &Vma, ring: &RingMapping<Context>) -> Result {
         let private = ring.lock_owner();
         let ctx = private.owner().ok_or(EINVAL)?;
         if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() {
             return Err(EINVAL);
         }
-        if vma.pgoff() == 0 && !ctx.move_to(vma.start() as u64) {
+        if vma.pgoff() != 0 || vma.end() - vma.start() != ctx.ring_size() {
+            return Err(EINVAL);
+        }
+        if !ctx.move_to(vma.start() as u64) {
             return Err(EINVAL);
         }
         Ok(())

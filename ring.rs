@@ -82,7 +82,7 @@ use core::{
     num::NonZeroU32,
     sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
 };
-use kernel::{prelude::*, types::ARef};
+use kernel::{prelude::*, sync::aref::ARef};
 
 mod header;
 mod reap;
@@ -269,12 +269,14 @@ impl<R> Ring<R> {
     }
 }
 
-impl<'a, R> RingGuard<'a, R> {
+impl<R: Unpin> RingGuard<'_, R> {
     /// What `ring_lock` guards besides the folios: what setup installs and teardown removes.
     pub(crate) fn resources(&mut self) -> &mut R {
         &mut self.resources
     }
+}
 
+impl<'a, R> RingGuard<'a, R> {
     /// The ring's folios, stable while `ring_lock` is held (only migration and teardown change
     /// them, and both hold `ring_lock`).
     pub(crate) fn folios(&self) -> &[ARef<Folio>] {

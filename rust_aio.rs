@@ -35,11 +35,7 @@
 //!    `kernel::bindings`, what bindgen generates on top of it, and the ABI (`sys::uapi`).
 
 use core::mem::size_of;
-use kernel::{
-    c_str,
-    prelude::*,
-    uaccess::{UserPtr, UserSlice},
-};
+use kernel::{c_str, prelude::*};
 
 mod context;
 mod kapi;
@@ -49,6 +45,7 @@ mod ring;
 mod stats;
 
 use context::{table::FileContexts, Shared};
+use kapi::uaccess::{user_slice, UserAddr};
 use kapi::{
     miscdevice::{MiscDevice, MiscRegistration},
     ring_file::RingOps,
@@ -58,7 +55,7 @@ use kapi::{
 module! {
     type: RustAio,
     name: "rust_aio",
-    author: "rust_aio developers",
+    authors: ["rust_aio developers"],
     description: "Linux AIO's completion ring with migratable ring pages",
     license: "GPL",
 }
@@ -114,24 +111,22 @@ impl MiscDevice for Device {
     }
 
     #[inline(always)]
-    fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<isize> {
+    fn ioctl(contexts: &FileContexts, cmd: u32, arg: usize) -> Result<isize> {
         Ok(ioctl(contexts, cmd, arg)? as isize)
     }
 }
 
 #[inline(always)]
-fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<usize> {
+fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserAddr) -> Result<usize> {
     match cmd {
         sys::RUST_AIO_IOC_VERSION => {
             let version: u32 = sys::RUST_AIO_ABI_VERSION;
-            UserSlice::new(arg, size_of::<u32>())
-                .writer()
-                .write(&version)?;
+            user_slice(arg, size_of::<u32>()).writer().write(&version)?;
             Ok(0)
         }
         sys::RUST_AIO_IOC_SETUP => {
             let (mut reader, mut writer) =
-                UserSlice::new(arg, size_of::<sys::rust_aio_setup>()).reader_writer();
+                user_slice(arg, size_of::<sys::rust_aio_setup>()).reader_writer();
             let mut setup: sys::rust_aio_setup = reader.read()?;
             let ctx = contexts.setup(setup.nr_events, setup.flags)?;
             setup.ctx = ctx.id();
@@ -146,7 +141,7 @@ fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<usize> {
         sys::RUST_AIO_IOC_IO_SETUP => {
             // As fs/aio.c's `io_setup()`: `*ctxp` read first (EFAULT), which must be 0 (EINVAL).
             let setup: sys::rust_aio_io_setup = crate::kapi::uaccess::read_user_words(arg)?;
-            let ctxp = setup.ctxp as UserPtr;
+            let ctxp = setup.ctxp as UserAddr;
             if crate::kapi::uaccess::read_user_u64(ctxp)? != 0 || setup.nr_events == 0 {
                 return Err(EINVAL);
             }
@@ -161,15 +156,21 @@ fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<usize> {
         }
         sys::RUST_AIO_IOC_SUBMIT => {
             let submit: sys::rust_aio_submit = crate::kapi::uaccess::read_user_words(arg)?;
-            contexts.submit(submit.ctx, submit.nr, submit.iocbpp as UserPtr)
+            contexts.submit(submit.ctx, submit.nr, submit.iocbpp as UserAddr)
         }
         sys::RUST_AIO_IOC_GETEVENTS => {
             let get: sys::rust_aio_getevents = crate::kapi::uaccess::read_user_words(arg)?;
             let deadline = match get.timeout {
                 0 => None,
-                timeout => deadline_after(timeout as UserPtr)?,
+                timeout => deadline_after(timeout as UserAddr)?,
             };
-            contexts.get_events(get.ctx, get.min_nr, get.nr, get.events as UserPtr, deadline)
+            contexts.get_events(
+                get.ctx,
+                get.min_nr,
+                get.nr,
+                get.events as UserAddr,
+                deadline,
+            )
         }
         sys::RUST_AIO_IOC_PGETEVENTS => {
             // As fs/aio.c: the timeout, then the signal mask, then the events.
@@ -177,27 +178,26 @@ fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<usize> {
             let get = pget.get;
             let deadline = match get.timeout {
                 0 => None,
-                timeout => deadline_after(timeout as UserPtr)?,
+                timeout => deadline_after(timeout as UserAddr)?,
             };
             contexts.pget_events(
                 get.ctx,
                 get.min_nr,
                 get.nr,
-                get.events as UserPtr,
+                get.events as UserAddr,
                 deadline,
                 (pget.sigmask as usize, pget.sigsetsize as usize),
             )
         }
         sys::RUST_AIO_IOC_CANCEL => {
-            let cancel: sys::rust_aio_cancel =
-                UserSlice::new(arg, size_of::<sys::rust_aio_cancel>())
-                    .reader()
-                    .read()?;
-            contexts.cancel(cancel.ctx, cancel.iocb as UserPtr)?;
+            let cancel: sys::rust_aio_cancel = user_slice(arg, size_of::<sys::rust_aio_cancel>())
+                .reader()
+                .read()?;
+            contexts.cancel(cancel.ctx, cancel.iocb as UserAddr)?;
             Ok(0)
         }
         sys::RUST_AIO_IOC_DESTROY => {
-            let ctx: u64 = UserSlice::new(arg, size_of::<u64>()).reader().read()?;
+            let ctx: u64 = user_slice(arg, size_of::<u64>()).reader().read()?;
             contexts.destroy(ctx)?;
             Ok(0)
         }
@@ -209,9 +209,9 @@ fn ioctl(contexts: &FileContexts, cmd: u32, arg: UserPtr) -> Result<usize> {
 /// in ns, as fs/aio.c does (`timespec64_to_ktime()`): `tv_sec * 10^9 + tv_nsec`, nothing
 /// validated. A sum of 0 or less has already expired: `Some(0)`, poll without waiting; seconds
 /// beyond `KTIME_SEC_MAX` wait for ever.
-fn deadline_after(timeout: UserPtr) -> Result<Option<i64>> {
+fn deadline_after(timeout: UserAddr) -> Result<Option<i64>> {
     const KTIME_SEC_MAX: i64 = i64::MAX / 1_000_000_000;
-    let ts: sys::__kernel_timespec = UserSlice::new(timeout, size_of::<sys::__kernel_timespec>())
+    let ts: sys::__kernel_timespec = user_slice(timeout, size_of::<sys::__kernel_timespec>())
         .reader()
         .read()?;
     if ts.tv_sec >= KTIME_SEC_MAX {
@@ -225,8 +225,7 @@ fn deadline_after(timeout: UserPtr) -> Result<Option<i64>> {
         return Ok(Some(0));
     }
     Ok(Some(
-        kernel::time::Ktime::ktime_get()
-            .to_ns()
+        kapi::hrtimer::monotonic_ns()
             .saturating_add(relative)
             .max(1),
     ))

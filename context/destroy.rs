@@ -11,12 +11,11 @@ use kernel::{
     prelude::*,
     rbtree::RBTree,
     sync::{Arc, SpinLock},
-    uaccess::UserPtr,
 };
 
 use crate::{
     context::{owner::MmContextsRef, request::TimerRequest, Context},
-    kapi::{hrtimer::Cancel, ring_file::RingFile, sys},
+    kapi::{hrtimer::Cancel, ring_file::RingFile, sys, uaccess::UserAddr},
     ring::PAGE_SIZE,
 };
 
@@ -26,40 +25,53 @@ impl Context {
     /// or `res` 0 (a poll, as fs/aio.c's; unless a wake-up got there first, whose events the
     /// event then carries). Other requests, and polls a wake-up has completed, cannot be
     /// cancelled: EINVAL.
-    pub(crate) fn cancel(&self, user_iocb: UserPtr) -> Result {
+    pub(crate) fn cancel(&self, user_iocb: UserAddr) -> Result {
         let in_progress = Error::from_errno(-(sys::EINPROGRESS as c_int));
         {
             let mut polls = self.pending_polls.lock();
-            let mut cursor = polls.cursor_front();
-            while let Some(current) = cursor {
-                if current.current().is_cancellable(user_iocb as u64) {
-                    let req = current.remove();
-                    req.cancel(&polls);
-                    drop(polls);
-                    drop(req);
-                    return Err(in_progress);
+            let found = {
+                let mut cursor = polls.cursor_front();
+                loop {
+                    let Some(next) = cursor.peek_next() else {
+                        break None;
+                    };
+                    if next.is_cancellable(user_iocb as u64) {
+                        break Some(next.remove());
+                    }
+                    cursor.move_next();
                 }
-                cursor = current.next();
+            };
+            if let Some(req) = found {
+                req.cancel(&polls);
+                drop(polls);
+                drop(req);
+                return Err(in_progress);
             }
         }
         let mut pending = self.pending_timers.lock();
-        let mut cursor = pending.cursor_front();
-        while let Some(current) = cursor {
-            let req = current.current();
-            if req.completion.event.obj == user_iocb as u64 {
-                // Only tries: the timer may be expiring right now.
-                if req.timer.try_cancel() == Cancel::TooLate {
-                    // Fired: its own event is on the way.
-                    return Err(EINVAL);
+        let found = {
+            let mut cursor = pending.cursor_front();
+            loop {
+                let Some(next) = cursor.peek_next() else {
+                    break None;
+                };
+                if next.completion.event.obj == user_iocb as u64 {
+                    // Only tries: the timer may be expiring right now.
+                    if next.timer.try_cancel() == Cancel::TooLate {
+                        // Fired: its own event is on the way.
+                        return Err(EINVAL);
+                    }
+                    break Some(next.remove());
                 }
-                let req = current.remove();
-                drop(pending);
-                self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
-                return Err(in_progress);
+                cursor.move_next();
             }
-            cursor = current.next();
-        }
-        Err(EINVAL)
+        };
+        let Some(req) = found else {
+            return Err(EINVAL);
+        };
+        drop(pending);
+        self.complete(&req.completion, Some(-i64::from(sys::ECANCELED)));
+        Err(in_progress)
     }
 
     /// DESTROY (fs/aio.c's `io_destroy()`): destroys the context and returns once it is gone.
@@ -198,7 +210,7 @@ impl Context {
 /// Destroys every context of `table`, taking them off one at a time: destroying sleeps, so the
 /// lock is not held meanwhile. A context that is already dead is being destroyed by another
 /// thread: this waits until it is gone.
-pub(crate) fn destroy_all<K: Ord + Copy>(table: &SpinLock<RBTree<K, Arc<Context>>>) {
+pub(crate) fn destroy_all<K: Ord + Copy + Unpin>(table: &SpinLock<RBTree<K, Arc<Context>>>) {
     loop {
         let next = {
             let mut table = table.lock();

@@ -30,7 +30,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
-    impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
+    impl_has_work, impl_list_arc_safe, impl_list_item,
     list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
     new_work,
     prelude::*,
@@ -78,14 +78,11 @@ pub(crate) struct PollRequest {
     in_flight: InFlight,
 }
 
-impl_has_list_links! {
-    impl HasListLinks<0> for PollRequest { self.links }
-}
 impl_list_arc_safe! {
     impl ListArcSafe<0> for PollRequest { tracked_by tracker: AtomicTracker; }
 }
 impl_list_item! {
-    impl ListItem<0> for PollRequest { using ListLinks; }
+    impl ListItem<0> for PollRequest { using ListLinks { self.links }; }
 }
 impl_has_work! {
     impl HasWork<Self> for PollRequest { self.work }

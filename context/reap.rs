@@ -3,11 +3,14 @@
 //! `io_getevents()` on one context (fs/aio.c's `read_events()`): events copied from the ring
 //! without a page fault under `ring_lock`, the buffer faulted in outside it, and the wait.
 
-use kernel::{prelude::*, uaccess::UserPtr};
+use kernel::prelude::*;
 
 use crate::{
     context::Context,
-    kapi::{sync::Wakeup, uaccess},
+    kapi::{
+        sync::Wakeup,
+        uaccess::{self, UserAddr},
+    },
     ring::EVENT_SIZE,
 };
 
@@ -18,7 +21,7 @@ impl Context {
     /// call does not return must stay as it was) and tries again. EFAULT only when nothing could be delivered: the destination
     /// cannot be faulted in, or it was and still cannot be written, a few times over (it is
     /// taken away each time: the caller races itself).
-    fn reap(&self, out: UserPtr, nr: usize) -> Result<usize> {
+    fn reap(&self, out: UserAddr, nr: usize) -> Result<usize> {
         const RETRIES: usize = 4;
         for _ in 0..RETRIES {
             let (copied, faulted) = self.ring.lock().read_events(out, nr);
@@ -44,7 +47,7 @@ impl Context {
         &self,
         min_nr: usize,
         nr: usize,
-        out: UserPtr,
+        out: UserAddr,
         deadline: Option<i64>,
     ) -> Result<usize> {
         let mut got = 0usize;

@@ -19,7 +19,7 @@ use core::{
     sync::atomic::{AtomicPtr, Ordering},
 };
 use kernel::{
-    impl_has_list_links, impl_has_work, impl_list_arc_safe, impl_list_item,
+    impl_has_work, impl_list_arc_safe, impl_list_item,
     list::ListLinks,
     new_work,
     prelude::*,
@@ -195,14 +195,11 @@ impl HrTimerCallback for TimerRequest {
     }
 }
 
-impl_has_list_links! {
-    impl HasListLinks<0> for TimerRequest { self.links }
-}
 impl_list_arc_safe! {
     impl ListArcSafe<0> for TimerRequest { untracked; }
 }
 impl_list_item! {
-    impl ListItem<0> for TimerRequest { using ListLinks; }
+    impl ListItem<0> for TimerRequest { using ListLinks { self.links }; }
 }
 
 // SAFETY: The hrtimer is only touched through the hrtimer API, which is thread-safe.

@@ -3,7 +3,7 @@
 //! `io_submit()` of one iocb (fs/aio.c's `io_submit_one()`): the iocb read, checked in fs/aio.c's
 //! order, decoded into an [`Operation`] and started as its kind of request.
 
-use kernel::{list::ListArc, prelude::*, sync::Arc, uaccess::UserPtr};
+use kernel::{list::ListArc, prelude::*, sync::Arc};
 
 use crate::{
     context::{
@@ -15,7 +15,10 @@ use crate::{
     kapi::{
         cred::Credentials, eventfd::EventFd, file::FileRef, kiocb::Direction, poll as pollwait,
     },
-    kapi::{sys, uaccess},
+    kapi::{
+        sys,
+        uaccess::{self, UserAddr},
+    },
 };
 
 /// Offset of `aio_key` in `struct iocb`, the only field `io_cancel()` reads.
@@ -50,7 +53,7 @@ impl Context {
     #[inline(never)]
     pub(crate) fn submit_one(
         self: &Arc<Self>,
-        user_iocb: UserPtr,
+        user_iocb: UserAddr,
         noops: &mut NoopBatch,
     ) -> Result {
         let iocb: sys::iocb = uaccess::read_user_words(user_iocb)?;
@@ -158,7 +161,7 @@ impl Context {
     fn start(
         self: &Arc<Self>,
         iocb: &sys::iocb,
-        user_iocb: UserPtr,
+        user_iocb: UserAddr,
         noops: &mut NoopBatch,
     ) -> Result {
         let file = if Self::takes_file(iocb) {

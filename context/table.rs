@@ -15,9 +15,8 @@ use kernel::{
     new_spinlock,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
+    sync::aref::ARef,
     sync::{Arc, SpinLock},
-    types::ARef,
-    uaccess::{UserPtr, UserSlice},
 };
 
 use crate::{
@@ -28,7 +27,7 @@ use crate::{
     kapi::folio::Folio,
     kapi::mm::{Mm, MmId},
     kapi::ring_file::RingFile,
-    kapi::uaccess,
+    kapi::uaccess::{self, user_slice, UserAddr},
     ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE},
 };
 
@@ -217,7 +216,7 @@ impl FileContexts {
     /// many were queued. Stops at the first bad one and fails with its error only if it was the
     /// first.
     #[inline(never)]
-    pub(crate) fn submit(&self, user_id: u64, nr: i64, iocbpp: UserPtr) -> Result<usize> {
+    pub(crate) fn submit(&self, user_id: u64, nr: i64, iocbpp: UserAddr) -> Result<usize> {
         if nr < 0 {
             return Err(EINVAL);
         }
@@ -239,13 +238,13 @@ impl FileContexts {
     fn submit_all(
         ctx: &Arc<Context>,
         nr: usize,
-        iocbpp: UserPtr,
+        iocbpp: UserAddr,
         noops: &mut NoopBatch,
     ) -> (usize, Result) {
         for submitted in 0..nr {
             let at = iocbpp.wrapping_add(submitted * size_of::<u64>());
             let result = uaccess::read_user_u64(at)
-                .and_then(|user_iocb| ctx.submit_one(user_iocb as UserPtr, noops));
+                .and_then(|user_iocb| ctx.submit_one(user_iocb as UserAddr, noops));
             if let Err(err) = result {
                 return (submitted, Err(err));
             }
@@ -259,7 +258,7 @@ impl FileContexts {
         user_id: u64,
         min_nr: i64,
         nr: i64,
-        events: UserPtr,
+        events: UserAddr,
         deadline: Option<i64>,
     ) -> Result<usize> {
         let got = self.do_get_events(user_id, min_nr, nr, events, deadline)?;
@@ -279,7 +278,7 @@ impl FileContexts {
         user_id: u64,
         min_nr: i64,
         nr: i64,
-        events: UserPtr,
+        events: UserAddr,
         deadline: Option<i64>,
         sigmask: (usize, usize),
     ) -> Result<usize> {
@@ -300,7 +299,7 @@ impl FileContexts {
         user_id: u64,
         min_nr: i64,
         nr: i64,
-        events: UserPtr,
+        events: UserAddr,
         deadline: Option<i64>,
     ) -> Result<usize> {
         let ctx = self.lookup(user_id)?;
@@ -312,10 +311,10 @@ impl FileContexts {
 
     /// `io_cancel()`: like fs/aio.c, reads only the iocb's `aio_key`, and before it looks the
     /// context up.
-    pub(crate) fn cancel(&self, user_id: u64, user_iocb: UserPtr) -> Result {
+    pub(crate) fn cancel(&self, user_id: u64, user_iocb: UserAddr) -> Result {
         // Any address may come in: one that would wrap is as unreadable as get_user() finds it.
         let key_addr = user_iocb.checked_add(AIO_KEY_OFFSET).ok_or(EFAULT)?;
-        let key: u32 = UserSlice::new(key_addr, size_of::<u32>()).reader().read()?;
+        let key: u32 = user_slice(key_addr, size_of::<u32>()).reader().read()?;
         if key != 0 {
             return Err(EINVAL);
         }

@@ -52,7 +52,8 @@ impl Mapping {
         unsafe { core::ptr::addr_of_mut!((*self.0.get()).i_private_lock) }
     }
 
-    /// Takes `i_private_lock`, which guards `i_private_data`: the ring's context, or null once
+    /// Takes `i_private_lock`, which guards the host inode's `i_private` (7.x has no
+    /// `i_private_data`; the anonymous inode is the module's own): the ring's context, or null once
     /// the context has been disconnected from the ring (teardown).
     fn lock_private(&self) -> PrivateGuard<'_> {
         // SAFETY: The mapping is valid (type invariant) and so is its lock.
@@ -78,13 +79,15 @@ struct PrivateGuard<'a> {
 
 impl PrivateGuard<'_> {
     fn private_data(&self) -> *const c_void {
-        // SAFETY: The field is guarded by the lock this guard holds (type invariant).
-        unsafe { (*self.mapping.0.get()).i_private_data }
+        // SAFETY: The field is guarded by the lock this guard holds (type invariant); the host
+        // inode lives as long as its mapping.
+        unsafe { (*(*self.mapping.0.get()).host).i_private }
     }
 
     fn set_private_data(&mut self, data: *const c_void) {
-        // SAFETY: The field is guarded by the lock this guard holds (type invariant).
-        unsafe { (*self.mapping.0.get()).i_private_data = data.cast_mut() };
+        // SAFETY: The field is guarded by the lock this guard holds (type invariant); the host
+        // inode lives as long as its mapping.
+        unsafe { (*(*self.mapping.0.get()).host).i_private = data.cast_mut() };
     }
 }
 
@@ -95,12 +98,12 @@ impl Drop for PrivateGuard<'_> {
     }
 }
 
-/// The mapping of a ring file: its `i_private_data` is null or names an `O`, the ring's owner
+/// The mapping of a ring file: its host inode's `i_private` is null or names an `O`, the ring's owner
 /// (`RingFile::new()`), until the ring is disconnected from it (`RingFile::disconnect()`).
 ///
 /// # Invariants
 ///
-/// The mapping's `i_private_data` is null or points to an `O` that stays alive until it is
+/// The host inode's `i_private` is null or points to an `O` that stays alive until it is
 /// cleared, under `i_private_lock`.
 #[repr(transparent)]
 pub(crate) struct RingMapping<O> {
@@ -227,7 +230,8 @@ impl<T: AddressSpaceOps> AddressSpaceVTable<T> {
         };
         from_result(|| {
             T::migrate_folio(mapping, dst, src)?;
-            Ok(sys::MIGRATEPAGE_SUCCESS as c_int)
+            // Success is 0 (`MIGRATEPAGE_SUCCESS` until 6.17).
+            Ok(0)
         })
     }
 }

@@ -39,10 +39,10 @@ impl Credentials {
     pub(crate) fn run_as<R>(&self, f: impl FnOnce() -> R) -> R {
         // SAFETY: The credentials are valid (type invariant) and outlive the override, which is
         // reverted before this returns.
-        let old = unsafe { sys::override_creds(self.cred.as_ptr()) };
+        let old = unsafe { sys::rust_aio_override_creds(self.cred.as_ptr()) };
         let result = f();
         // SAFETY: `old` is what `override_creds()` returned on this task.
-        unsafe { sys::revert_creds(old) };
+        unsafe { sys::rust_aio_revert_creds(old) };
         result
     }
 }

@@ -6,11 +6,11 @@ use core::ptr::NonNull;
 use kernel::{
     ffi::{c_ulong, c_void},
     prelude::*,
-    types::{AlwaysRefCounted, Opaque},
-    uaccess::UserPtr,
+    sync::aref::AlwaysRefCounted,
+    types::Opaque,
 };
 
-use crate::kapi::sys;
+use crate::kapi::{sys, uaccess::UserAddr};
 
 /// A page-cache folio of a ring.
 ///
@@ -78,7 +78,7 @@ impl Folio {
     /// Copies `len` bytes at `offset` in the folio to user address `to` without taking a page
     /// fault: a destination page that is not present ends the copy. Returns the bytes copied
     /// (a prefix of the range), so that it may run under a lock that a fault must not wait for.
-    pub(crate) fn copy_to_user_nofault(&self, offset: usize, len: usize, to: UserPtr) -> usize {
+    pub(crate) fn copy_to_user_nofault(&self, offset: usize, len: usize, to: UserAddr) -> usize {
         if offset
             .checked_add(len)
             .map_or(true, |end| end > sys::PAGE_SIZE)

@@ -23,6 +23,17 @@
 #include <linux/poll.h>
 #include <linux/uio.h>
 
+/* Static inlines since 6.14; they no longer count references. */
+const struct cred *rust_aio_override_creds(const struct cred *cred)
+{
+	return override_creds(cred);
+}
+
+void rust_aio_revert_creds(const struct cred *old)
+{
+	revert_creds(old);
+}
+
 void rust_aio_put_cred(struct cred *cred)
 {
 	put_cred(cred);
@@ -209,8 +220,7 @@ void rust_aio_hrtimer_init(struct hrtimer *timer,
 	 * Hard IRQ expiry on purpose, even on PREEMPT_RT: the expiry function
 	 * only hands the request to an irq_work, which completes it.
 	 */
-	hrtimer_init(timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	timer->function = function;
+	hrtimer_setup(timer, function, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 }
 
 void rust_aio_init_irq_work(struct irq_work *work, void (*func)(struct irq_work *))

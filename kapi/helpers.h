@@ -29,6 +29,8 @@ void rust_aio_module_put(void);
 
 /* Credentials: put_cred() is a static inline. */
 struct cred;
+const struct cred *rust_aio_override_creds(const struct cred *cred);
+void rust_aio_revert_creds(const struct cred *old);
 void rust_aio_put_cred(struct cred *cred);
 
 /* Busy-waits (migration's test knob copy_delay_us: spinlocks are held). */

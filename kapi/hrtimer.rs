@@ -76,7 +76,7 @@ impl<T: HrTimerCallback> HrTimer<T> {
         // struct.
         let owner = unsafe { &*timer.cast::<u8>().sub(T::OFFSET).cast::<T>() };
         owner.expired();
-        sys::hrtimer_restart_HRTIMER_NORESTART
+        sys::hrtimer_restart::HRTIMER_NORESTART
     }
 
     /// Starts the timer to expire `nanoseconds` from now.
@@ -118,4 +118,10 @@ impl<T> HrTimer<T> {
             _ => Cancel::TooLate,
         }
     }
+}
+
+/// `CLOCK_MONOTONIC` now, in ns (`ktime_get()`): the clock hrtimers and deadlines use.
+pub(crate) fn monotonic_ns() -> i64 {
+    // SAFETY: Always allowed.
+    unsafe { sys::ktime_get() }
 }

@@ -11,7 +11,6 @@ use kernel::{
     ffi::{c_int, c_long, c_uint, c_ulong},
     prelude::*,
     types::{ForeignOwnable, Opaque},
-    uaccess::UserPtr,
 };
 
 use crate::kapi::sys;
@@ -53,7 +52,7 @@ pub(crate) trait MiscDevice: Sized + 'static {
     fn ioctl(
         device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         cmd: u32,
-        arg: UserPtr,
+        arg: usize,
     ) -> Result<isize>;
 }
 
@@ -91,7 +90,7 @@ impl<T: MiscDevice> MiscDeviceVTable<T> {
             // SAFETY: The file is being opened and is ours to set up: from now on its
             // `private_data` is the device's `Ptr`, which `ioctl` borrows and `release` takes
             // back.
-            unsafe { (*file).private_data = device.into_foreign().cast_mut() };
+            unsafe { (*file).private_data = device.into_foreign() };
             Ok(0)
         })
     }
@@ -115,7 +114,7 @@ impl<T: MiscDevice> MiscDeviceVTable<T> {
         // SAFETY: `private_data` was set by `open` and stays until `release`, which cannot run
         // while an ioctl does.
         let device = unsafe { T::Ptr::borrow((*file).private_data) };
-        from_result(|| Ok(T::ioctl(device, cmd, arg as UserPtr)? as c_long))
+        from_result(|| Ok(T::ioctl(device, cmd, arg as usize)? as c_long))
     }
 }
 
@@ -167,7 +166,7 @@ impl<T: MiscDevice> MiscRegistration<T> {
         mode: u16,
     ) -> impl PinInit<Opaque<sys::miscdevice>, Error> {
         let init = move |slot: *mut Opaque<sys::miscdevice>| {
-            let raw = Opaque::raw_get(slot);
+            let raw = Opaque::cast_into(slot);
             // SAFETY: `raw` points to a pinned slot that is ours to initialise; zero is a valid
             // `miscdevice` before registration, and `name` and the operations live for ever.
             unsafe {
@@ -183,7 +182,7 @@ impl<T: MiscDevice> MiscRegistration<T> {
         };
         // SAFETY: On success the slot holds a registered `miscdevice`; on failure nothing is
         // registered and an `Opaque` needs no drop, so the slot may be left as it is.
-        unsafe { kernel::init::pin_init_from_closure(init) }
+        unsafe { pin_init::pin_init_from_closure(init) }
     }
 
     /// The registration of the device whose file is being opened, in its `open`.

@@ -8,7 +8,8 @@ use kernel::{
     error::from_result,
     ffi::c_int,
     prelude::*,
-    types::{ARef, AlwaysRefCounted, Opaque},
+    sync::aref::{ARef, AlwaysRefCounted},
+    types::Opaque,
 };
 
 use crate::kapi::address_space::RingMapping;
@@ -35,6 +36,11 @@ impl Vma {
     pub(crate) fn start(&self) -> usize {
         // SAFETY: The VMA is valid and its bounds stable under `mmap_lock` (`from_raw`).
         unsafe { sys::rust_aio_vma_start(self.0.get()) as usize }
+    }
+
+    pub(crate) fn end(&self) -> usize {
+        // SAFETY: The VMA is valid and its bounds stable under `mmap_lock` (`from_raw`).
+        unsafe { sys::rust_aio_vma_end(self.0.get()) as usize }
     }
 
     /// The VMA's offset in its file, in pages.
@@ -77,8 +83,9 @@ impl NewVma {
         unsafe { &*ptr.cast() }
     }
 
-    /// Sets up a ring mapping: it cannot grow (`mremap` cannot expand it) and gets `T`'s
-    /// operations.
+    /// Sets up a ring mapping, as 7.x's fs/aio.c (`aio_ring_mmap_prepare()`): it cannot grow
+    /// (`mremap` cannot expand it), a forked child does not inherit it (`VM_DONTCOPY`), and it
+    /// gets `T`'s operations.
     ///
     /// # Safety
     ///
@@ -88,7 +95,7 @@ impl NewVma {
         let vma = self.0.as_ptr();
         // SAFETY: This is the new VMA of `mmap`, with `mmap_lock` held for writing (`from_raw`).
         unsafe {
-            sys::rust_aio_vm_flags_set(vma, sys::VM_DONTEXPAND as _);
+            sys::rust_aio_vm_flags_set(vma, (sys::VM_DONTEXPAND | sys::VM_DONTCOPY) as _);
             (*vma).vm_ops = VmOpsVTable::<T>::build();
         }
     }

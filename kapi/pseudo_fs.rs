@@ -6,7 +6,6 @@
 
 use core::ptr::NonNull;
 use kernel::{
-    c_str,
     error::{from_result, to_result},
     ffi::{c_int, c_ulong},
     prelude::*,
@@ -24,7 +23,7 @@ struct FsType(Opaque<sys::file_system_type>);
 unsafe impl Sync for FsType {}
 
 static RING_FS_TYPE: FsType = FsType(Opaque::new(sys::file_system_type {
-    name: c_str!("rust_aio").as_char_ptr(),
+    name: c"rust_aio".as_ptr().cast(),
     init_fs_context: Some(ring_fs_init_fs_context),
     kill_sb: Some(sys::kill_anon_super),
     // The superblock holds the module (`get_filesystem()`) until `kill_sb` has returned, so the

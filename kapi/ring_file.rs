@@ -14,7 +14,7 @@ use kernel::{
     error::{from_err_ptr, from_result, to_result},
     ffi::{c_int, c_ulong},
     prelude::*,
-    types::ARef,
+    sync::aref::ARef,
 };
 
 use crate::kapi::{
@@ -127,7 +127,7 @@ unsafe impl<O: Sync> Sync for RingFile<O> {}
 
 impl<O> RingFile<O> {
     /// Makes the file of a ring of `nr_pages` pages, whose mapping names `owner` in
-    /// `i_private_data` so that migration and `mremap` can find it.
+    /// its inode's `i_private` so that migration and `mremap` can find it.
     ///
     /// # Safety
     ///
@@ -144,7 +144,7 @@ impl<O> RingFile<O> {
         unsafe {
             let mapping = (*inode).i_mapping;
             (*mapping).a_ops = ops.aops;
-            (*mapping).i_private_data = (owner as *const O).cast_mut().cast();
+            (*inode).i_private = (owner as *const O).cast_mut().cast();
             (*inode).i_size = (nr_pages * sys::PAGE_SIZE) as i64;
         }
         // `alloc_file_pseudo()` does not take the module reference that the file's last `fput()`
@@ -205,11 +205,12 @@ impl<O> RingFile<O> {
         // SAFETY: The mapping is valid (type invariant). The folio comes back locked with a
         // reference that becomes ours; `folio_end_read()` marks it up to date and unlocks it.
         unsafe {
-            let folio = from_err_ptr(sys::__filemap_get_folio(
+            let folio = from_err_ptr(sys::__filemap_get_folio_mpol(
                 self.mapping().as_ptr(),
                 index as _,
                 sys::FGP_RING,
                 sys::GFP_RING,
+                core::ptr::null_mut(),
             ))
             .map_err(|_| ENOMEM)?;
             sys::folio_end_read(folio, true);
@@ -221,7 +222,7 @@ impl<O> RingFile<O> {
 impl<O> RingFile<O> {
     /// Disconnects the ring from its context, in the order of fs/aio.c's `put_aio_ring_file()`:
     /// the page cache is emptied (user mappings of it are zapped: a later access is SIGBUS),
-    /// then `i_private_data` is cleared under `i_private_lock`, so that a migration that starts
+    /// then the inode's `i_private` is cleared under `i_private_lock`, so that a migration that starts
     /// later sees no context and one that was running has finished. Doing it again is harmless.
     pub(crate) fn disconnect(&self) {
         // SAFETY: The file and its inode are valid (type invariant).

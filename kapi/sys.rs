@@ -64,7 +64,7 @@ const _: () = {
 pub(crate) mod uapi {
     include!("uapi_generated.rs");
 
-    use kernel::types::{AsBytes, FromBytes};
+    use kernel::transmute::{AsBytes, FromBytes};
 
     // SAFETY: These are the plain-integer structs of `include/uapi/rust_aio.h` and
     // `linux/aio_abi.h`: every bit pattern is valid and they have no padding (asserted below).

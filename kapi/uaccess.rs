@@ -4,13 +4,28 @@
 //! `UserSlice` does with a call into the generic copy routines (a handful of words each).
 
 use core::mem::{align_of, size_of, MaybeUninit};
-use kernel::{error::to_result, ffi::c_void, prelude::*, types::FromBytes, uaccess::UserPtr};
+use kernel::{
+    error::to_result,
+    ffi::c_void,
+    prelude::*,
+    transmute::FromBytes,
+    uaccess::{UserPtr, UserSlice},
+};
 
 use crate::kapi::sys;
 
+/// A user-space address as the module computes with it (ring slots, iocb pointers): the kernel
+/// crate's `UserPtr` is made from it where memory is accessed.
+pub(crate) type UserAddr = usize;
+
+/// The kernel crate's checked user-memory accessor for `len` bytes at `addr`.
+pub(crate) fn user_slice(addr: UserAddr, len: usize) -> UserSlice {
+    UserSlice::new(UserPtr::from_addr(addr), len)
+}
+
 /// Reads `dst.len()` u64 words from the caller's memory at `src` (no alignment needed): the
 /// submit path's reads, one user-access section each.
-pub(crate) fn read_user_u64s(src: UserPtr, dst: &mut [u64]) -> Result {
+pub(crate) fn read_user_u64s(src: UserAddr, dst: &mut [u64]) -> Result {
     let n = u32::try_from(dst.len()).map_err(|_| EFAULT)?;
     // SAFETY: `dst` is valid for `n` words; the helper checks the user range.
     to_result(unsafe { sys::rust_aio_get_user_u64s(dst.as_mut_ptr(), src as *const c_void, n) })
@@ -18,7 +33,7 @@ pub(crate) fn read_user_u64s(src: UserPtr, dst: &mut [u64]) -> Result {
 
 /// Reads a `T` made of u64 words (an iocb, an ioctl's argument) from the caller's memory at
 /// `src`.
-pub(crate) fn read_user_words<T: FromBytes>(src: UserPtr) -> Result<T> {
+pub(crate) fn read_user_words<T: FromBytes>(src: UserAddr) -> Result<T> {
     const { assert!(size_of::<T>() % 8 == 0 && align_of::<T>() <= 8) };
     let mut value = MaybeUninit::<T>::uninit();
     let words = (size_of::<T>() / 8) as u32;
@@ -33,19 +48,19 @@ pub(crate) fn read_user_words<T: FromBytes>(src: UserPtr) -> Result<T> {
 }
 
 /// Writes a u64 to the caller's memory at `dst` (`put_user()`).
-pub(crate) fn write_user_u64(dst: UserPtr, value: u64) -> Result {
+pub(crate) fn write_user_u64(dst: UserAddr, value: u64) -> Result {
     // SAFETY: The helper checks the user range.
     to_result(unsafe { sys::rust_aio_put_user_u64(value, dst as *mut c_void) })
 }
 
 /// Writes a u32 to the caller's memory at `dst` (`put_user()`).
-pub(crate) fn write_user_u32(dst: UserPtr, value: u32) -> Result {
+pub(crate) fn write_user_u32(dst: UserAddr, value: u32) -> Result {
     // SAFETY: The helper checks the user range.
     to_result(unsafe { sys::rust_aio_put_user_u32(value, dst as *mut c_void) })
 }
 
 /// Reads one u64 from the caller's memory at `src` (`get_user()`).
-pub(crate) fn read_user_u64(src: UserPtr) -> Result<u64> {
+pub(crate) fn read_user_u64(src: UserAddr) -> Result<u64> {
     let mut word = 0u64;
     read_user_u64s(src, core::slice::from_mut(&mut word))?;
     Ok(word)
@@ -56,7 +71,7 @@ pub(crate) fn read_user_u64(src: UserPtr) -> Result<u64> {
 /// all of it could be. Nothing is stored, so memory the caller is not given back stays as it
 /// was. May sleep for as long as the fault takes (userfaultfd, FUSE, swap-in): never call it
 /// under a lock others wait for.
-pub(crate) fn fault_in_for_write(addr: UserPtr, len: usize) -> bool {
+pub(crate) fn fault_in_for_write(addr: UserAddr, len: usize) -> bool {
     // SAFETY: `fault_in_safe_writeable()` faults through the caller's VMAs (`fixup_user_fault()`),
     // which no kernel address is in: it only ever touches the caller's own memory.
     unsafe { sys::fault_in_safe_writeable(addr as *const _, len) == 0 }

@@ -3,8 +3,8 @@
 //! Reaping through the ioctl: events copied to user space under `ring_lock`, without a page
 //! fault, and `head` advanced past exactly those copied.
 
+use crate::kapi::uaccess::UserAddr;
 use core::sync::atomic::Ordering;
-use kernel::uaccess::UserPtr;
 
 use super::{RingGuard, SharedHeader, EVENTS_OFFSET, EVENTS_PER_PAGE, EVENT_SIZE};
 
@@ -13,7 +13,7 @@ impl<R> RingGuard<'_, R> {
     /// copied (fs/aio.c's `aio_read_events_ring()`). Takes no page fault: a destination page that
     /// is not present ends the copy, and the caller faults it in after dropping `ring_lock`.
     /// Returns how many events were copied, and whether a fault stopped the copy.
-    pub(crate) fn read_events(&self, out: UserPtr, nr: usize) -> (usize, bool) {
+    pub(crate) fn read_events(&self, out: UserAddr, nr: usize) -> (usize, bool) {
         let nr_slots = self.ring.nr_events;
         let nr_events = nr_slots.get();
         let folios = self.folios();

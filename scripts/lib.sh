@@ -8,14 +8,22 @@ RUST_AIO_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUST_AIO_CACHE=${RUST_AIO_CACHE:-$HOME/.cache/rust_aio}
 # The test kernel is built with clang: CONFIG_RUST accepts KASAN only then.
 RUST_AIO_LLVM=${RUST_AIO_LLVM:--19}
-KERNEL_SOURCE_PACKAGE=linux-source-6.12
-KERNEL_SOURCE_TARBALL=/usr/src/$KERNEL_SOURCE_PACKAGE.tar.xz
+# The test and benchmark kernels are built from the source of Debian's Rust-enabled kernel
+# (trixie-backports), which scripts/stock fetches with the Rust tools that kernel was built with.
+KERNEL_SOURCE_PACKAGE=linux-source-7.3
+KERNEL_SOURCE_TARBALL=$RUST_AIO_CACHE/debian-7.3/srcpkg/usr/src/$KERNEL_SOURCE_PACKAGE.tar.xz
 
 # Rust tools installed by rustup/cargo are found even from a shell that never
 # sourced ~/.cargo/env (CI).
 case ":$PATH:" in
 *":$HOME/.cargo/bin:"*) ;;
 *) PATH=$HOME/.cargo/bin:$PATH ;;
+esac
+# Kernel-side Rust tools: Debian's rustc, rustdoc and bindgen (scripts/stock), ahead of rustup's
+# (which builds the user-space crates).
+case ":$PATH:" in
+*":$RUST_AIO_CACHE/debian-7.3/rust-bin:"*) ;;
+*) PATH=$RUST_AIO_CACHE/debian-7.3/rust-bin:$PATH ;;
 esac
 export PATH
 
