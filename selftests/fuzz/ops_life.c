@@ -224,14 +224,17 @@ static void __noreturn fork_child(struct worker *w, __u64 r)
 		if (rust_aio_destroy(fd, c->id) != -1 || errno != EINVAL)
 			bad |= 8;
 		if (!c->strict && c->mapped) {
-			/* CVE-2023-52646: the inherited ring cannot move. */
+			/*
+			 * CVE-2023-52646: the child cannot move the parent's ring; as
+			 * 7.x's fs/aio.c's, it is VM_DONTCOPY: not even inherited.
+			 */
 			void *dest = mmap(NULL, c->size, PROT_NONE,
 					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 			if (dest != MAP_FAILED &&
 			    (mremap((void *)(unsigned long)c->id, c->size, c->size,
 				    MREMAP_MAYMOVE | MREMAP_FIXED, dest) != MAP_FAILED ||
-			     errno != EINVAL))
+			     errno != EFAULT))
 				bad |= 16;
 		}
 	}
@@ -267,7 +270,7 @@ static void __noreturn fork_child(struct worker *w, __u64 r)
 void op_fork(struct worker *w)
 {
 	static const char *const what[] = {
-		"SUBMIT", "GETEVENTS", "CANCEL", "DESTROY", "mremap of the ring",
+		"SUBMIT", "GETEVENTS", "CANCEL", "DESTROY", "mremap of the ring (EFAULT: not inherited)",
 		"open", "SETUP of its own", "SUBMIT to its own",
 	};
 	__u64 r = rnd(w);

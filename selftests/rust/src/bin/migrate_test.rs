@@ -833,9 +833,12 @@ fn mremap_races_migration_and_destroy() -> Result<Outcome, String> {
                 }
             });
             std::thread::sleep(Duration::from_micros(u64::from(round % 20) * 500));
-            // The id may be stale by the time DESTROY looks: retry with the new one.
+            // The id may be stale by the time DESTROY looks: retry with the new one, for as
+            // long as it takes the mover to leave one id in place long enough (bounded by
+            // time: a kernel without debugging moves the ring faster than 1,000 tries).
             let mut result = Err(libc::EINVAL);
-            for _ in 0..1000 {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
                 result = dev.destroy(current.load(Ordering::Acquire));
                 if result.is_ok() {
                     break;
