@@ -33,6 +33,8 @@ BUILD := $(TOP)/build
 # fetched by scripts/stock (make deps); rustup's build the user-space crates.
 RUST_AIO_CACHE ?= $(HOME)/.cache/rust_aio
 export PATH := $(RUST_AIO_CACHE)/debian-7.3/rust-bin:$(PATH)
+# cargo, with rustup's rustc and rustdoc ahead of the kernel's.
+export CARGO_RUSTUP := env PATH=$(HOME)/.cargo/bin:$(PATH) cargo
 
 ifeq ($(origin KDIR),undefined)
 # Expanded when first used, which is after `deps` has installed the tools
@@ -86,11 +88,11 @@ mutants: kernel
 # libaio's soname and symbol versions (userspace/libaio/libaio.map).
 LIBDIR := $(BUILD)/lib
 userspace: deps
-	@cd $(TOP)/userspace && cargo build --quiet --release --locked --target-dir $(BUILD)/userspace \
+	@cd $(TOP)/userspace && $(CARGO_RUSTUP) build --quiet --release --locked --target-dir $(BUILD)/userspace \
 		--lib --examples
-	@cd $(TOP)/userspace && cargo test --quiet --release --locked --target-dir $(BUILD)/userspace \
+	@cd $(TOP)/userspace && $(CARGO_RUSTUP) test --quiet --release --locked --target-dir $(BUILD)/userspace \
 		-p rust-aio
-	@cd $(TOP)/userspace && RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --locked \
+	@cd $(TOP)/userspace && RUSTDOCFLAGS="-D warnings" $(CARGO_RUSTUP) doc --quiet --no-deps --locked \
 		--target-dir $(BUILD)/userspace -p rust-aio
 	@mkdir -p $(LIBDIR)
 	@cp $(BUILD)/userspace/release/libaio.a $(LIBDIR)/libaio.a
