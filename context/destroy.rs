@@ -21,7 +21,7 @@ use crate::{
 
 impl Context {
     /// Cancels the pending timer or poll operation submitted from user address `user_iocb`
-    /// (6.12's `io_cancel()`): its event arrives through the ring, with `-ECANCELED` (a timer)
+    /// (7.3's `io_cancel()`): its event arrives through the ring, with `-ECANCELED` (a timer)
     /// or `res` 0 (a poll, as fs/aio.c's; unless a wake-up got there first, whose events the
     /// event then carries). Other requests, and polls a wake-up has completed, cannot be
     /// cancelled: EINVAL.

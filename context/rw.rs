@@ -124,7 +124,7 @@ impl RwArgs {
     }
 }
 
-/// `ioprio_check_cap()` of 6.12 (block/ioprio.c, not exported): a real-time class needs
+/// `ioprio_check_cap()` of 7.3 (block/ioprio.c, not exported): a real-time class needs
 /// `CAP_SYS_ADMIN` or `CAP_SYS_NICE` (EPERM); the class must exist and its level be in range
 /// (EINVAL).
 fn check_ioprio(ioprio: i16) -> Result {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Thin wrapper: the submitter's credentials, under which work done for it later runs (as
-//! fs/aio.c's `aio_fsync()` takes `prepare_creds()` and its work `override_creds()`). The 6.12
-//! kernel crate has no credential abstraction.
+//! fs/aio.c's `aio_fsync()` takes `prepare_creds()` and its work `override_creds()`). 7.3's
+//! `kernel::cred::Credential` only counts references: it cannot prepare or override credentials.
 
 use core::ptr::NonNull;
 use kernel::{ffi::c_int, prelude::*};

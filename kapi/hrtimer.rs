@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Thin wrapper: a one-shot hrtimer that expires in hard IRQ, embedded in the `T` it belongs to,
-//! which implements [`HrTimerCallback`] (upstream: `kernel::time::hrtimer`, which the 6.12 kernel
-//! crate lacks). The C callback is this file's.
+//! which implements [`HrTimerCallback`] (shaped like 7.3's `kernel::time::hrtimer`, which has
+//! no try-to-cancel: cancel and destroy need one under `ctx_lock`). The C callback is this file's.
 
 use core::marker::PhantomData;
 use kernel::{prelude::*, types::Opaque};

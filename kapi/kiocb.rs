@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Thin wrapper: the kernel's `struct kiocb` and `struct iov_iter`, for the read and write
-//! requests (`rw.rs`), and the file operations that take them. The 6.12 kernel crate has neither.
+//! requests (`rw.rs`), and the file operations that take them. 7.3's `kernel::fs::Kiocb` and
+//! `kernel::iov` serve a file's own `read_iter`; issuing I/O on another file they do not cover.
 
 use core::{marker::PhantomData, mem::MaybeUninit};
 use kernel::{

@@ -2,7 +2,9 @@
 
 //! Thin wrappers for a misc device and its file operations (`linux/miscdevice.h`).
 //!
-//! The 6.12 kernel crate has no misc-device abstraction; this is the little rust_aio needs.
+//! Shaped like 7.3's `kernel::miscdevice`, which rust_aio cannot use as it is: its options have
+//! no mode (the device is 0666, as the aio system calls are open to all), no data shared by every
+//! open, and it installs a `compat_ioctl` the 64-bit-only ABI must not have.
 
 use core::marker::PhantomData;
 use kernel::{

@@ -3,7 +3,8 @@
 //! Thin wrapper: polling a file for the poll requests (`poll.rs`) — `vfs_poll()` with fs/aio.c's
 //! queueing procedure, wait-queue entries with a wake function of their own, the wait-queue head
 //! a request waits on (which `POLLFREE` may take away, RCU-delayed), and the poll masks' user
-//! encoding. The 6.12 kernel crate has none of these.
+//! encoding. 7.3's `kernel::sync::poll` is for a
+//! file's own `poll`; none of these.
 
 use core::{
     marker::PhantomData,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What bindgen turns into sys_generated.rs (see Kbuild and sys.rs): the
- * kernel headers the 6.12 kernel crate does not bind and the C helpers.
+ * kernel headers the 7.3 kernel crate does not bind and the C helpers.
  * sys_allowlist says which items are generated: only those the kernel
  * crate's bindings lack.  The uapi header is bound on its own
  * (uapi_generated.rs).

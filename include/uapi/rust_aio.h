@@ -106,7 +106,7 @@ struct rust_aio_getevents {
 };
 
 /*
- * RUST_AIO_IOC_CANCEL: io_cancel(ctx, iocb, result).  As in Linux 6.12, a
+ * RUST_AIO_IOC_CANCEL: io_cancel(ctx, iocb, result).  As in Linux 7.3, a
  * cancelled operation's event arrives through the ring (res = -ECANCELED)
  * and the ioctl fails with EINPROGRESS; result is not written.
  */

@@ -122,7 +122,7 @@ pub extern "C" fn io_submit(ctx: IoContext, nr: c_long, iocbs: *mut *mut iocb) -
     call(|dev| unsafe { dev.submit_raw(ctx as u64, nr, iocbs as usize) }) as c_int
 }
 
-/// `io_cancel()` (LIBAIO_0.4): as in Linux 6.12, the event comes through the ring and a
+/// `io_cancel()` (LIBAIO_0.4): as in Linux 7.3, the event comes through the ring and a
 /// cancelled request answers `-EINPROGRESS`; `event` is not written.
 #[no_mangle]
 pub extern "C" fn rust_aio_io_cancel_0_4(
