@@ -14,6 +14,7 @@
 #                        benchmark kernel (no KASAN, lockdep, DEBUG_VM...)
 #   make run             boot the test kernel and show the module at work
 #   make stock-check     rust_aio on Debian's unmodified 7.3 kernel (scripts/stock-check)
+#   make bench-stock     make bench's figures on that kernel (build/bench/stock/)
 #   make install         the module (modules_install into updates/), the libaio drop-in, the
 #                        crate's docs and the device's udev rule (PREFIX=/usr/local, DESTDIR)
 #   make clean
@@ -58,7 +59,7 @@ MUTANT_KO = $(BUILD)/mutant/$(1)/rust_aio.ko
 CHECK_KO = $(if $(MUTANT),$(call MUTANT_KO,$(MUTANT)),$(TOP)/rust_aio.ko)
 
 .PHONY: all module mutants deps kernel userspace selftests check fuzz soak bench run clean \
-	rust-analyzer stock-check install
+	rust-analyzer stock-check install bench-stock
 
 all: module
 
@@ -166,6 +167,19 @@ install: module userspace
 	ln -sf libaio.so.1 $(DESTDIR)$(PREFIX)/lib/rust_aio/libaio.so
 	cp -r $(BUILD)/userspace/doc/. $(DESTDIR)$(PREFIX)/share/doc/rust-aio/
 	install -m 0644 $(TOP)/packaging/60-rust_aio.rules $(DESTDIR)/etc/udev/rules.d/60-rust_aio.rules
+
+# make bench on Debian's stock kernel (the kernel users run): the module built against the
+# prepared stock tree (scripts/stock), the same bench in one guest of the stock image.
+STOCK_BENCH_MOD := $(BUILD)/bench/stock-module
+bench-stock: deps selftests
+	@$(TOP)/scripts/stock tree >/dev/null
+	@mkdir -p $(STOCK_BENCH_MOD)
+	@cd $(TOP) && cp -a $(notdir $(MODULE_SOURCES)) $(STOCK_BENCH_MOD)/ && \
+		rm -f $(STOCK_BENCH_MOD)/kapi/*_generated.rs
+	@eval "$$($(TOP)/scripts/stock env)" && \
+		$(MAKE) -C "$$STOCK_KDIR" M=$(STOCK_BENCH_MOD) $$STOCK_MAKE_VARS modules
+	@$(TOP)/qemu/bench-run --stock --module "$(STOCK_BENCH_MOD)/rust_aio.ko" \
+		--bin "$(BUILD)/selftests"
 
 run: module selftests
 	@$(TOP)/qemu/run --kernel "$(KDIR)/arch/x86/boot/bzImage" \
