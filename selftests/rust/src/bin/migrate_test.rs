@@ -911,7 +911,17 @@ fn ring_laps_between_copies() -> Result<Outcome, String> {
 }
 
 fn main() {
-    let filters: Vec<String> = std::env::args().skip(1).collect();
+    // Which tests: the arguments, else MIGRATE_TESTS (comma-separated), else all.
+    let mut filters: Vec<String> = std::env::args().skip(1).collect();
+    if filters.is_empty() {
+        if let Ok(list) = std::env::var("MIGRATE_TESTS") {
+            filters = list
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(String::from)
+                .collect();
+        }
+    }
     let wanted =
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     let mut tap = Tap::new();
