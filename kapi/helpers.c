@@ -65,24 +65,6 @@ void rust_aio_module_put(void)
 	module_put(THIS_MODULE);
 }
 
-unsigned long rust_aio_spin_lock_irqsave(spinlock_t *lock)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(lock, flags);
-	return flags;
-}
-
-bool rust_aio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
-{
-	return spin_trylock_irqsave(lock, *flags);
-}
-
-void rust_aio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
-{
-	spin_unlock_irqrestore(lock, flags);
-}
-
 void rust_aio_spin_lock(spinlock_t *lock)
 {
 	spin_lock(lock);

@@ -36,10 +36,7 @@ void rust_aio_put_cred(struct cred *cred);
 /* Busy-waits (migration's test knob copy_delay_us: spinlocks are held). */
 void rust_aio_udelay(unsigned long usecs);
 
-/* Spinlocks: the IRQ-saving backends (sync.rs), i_private_lock (folio.rs). */
-unsigned long rust_aio_spin_lock_irqsave(spinlock_t *lock);
-bool rust_aio_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
-void rust_aio_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+/* Spinlocks: a ring mapping's i_private_lock (address_space.rs). */
 void rust_aio_spin_lock(spinlock_t *lock);
 void rust_aio_spin_unlock(spinlock_t *lock);
 
