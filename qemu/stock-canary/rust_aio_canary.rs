@@ -22,7 +22,10 @@ struct Canary {
 impl kernel::Module for Canary {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let value = KBox::new(0x5eed, GFP_KERNEL)?;
-        pr_info!("loaded: a KBox from the stock kernel crate holds {:#x}\n", *value);
+        pr_info!(
+            "loaded: a KBox from the stock kernel crate holds {:#x}\n",
+            *value
+        );
         Ok(Self { value })
     }
 }
