@@ -26,7 +26,8 @@
 # gcc-built kernel, clang's version for a clang-built one) unless given; CC=
 # names the gcc of a gcc-built kernel. scripts/check-kdir says, before
 # anything is compiled, what a tree or the tools at hand lack.  CLIPPY=1 runs
-# clippy on the Rust code.
+# clippy on the Rust code: Debian's clippy-driver of the kernel's rustc (1.85.1, fetched by
+# scripts/stock), with the kernel's lints.
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(TOP)/build

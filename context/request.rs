@@ -124,7 +124,7 @@ impl NoopBatch {
         let events = batch.events.get(..batch.len).unwrap_or(&[]);
         // SAFETY: The first `len` entries are initialised (type invariant), and
         // `MaybeUninit<T>` has the layout of `T`.
-        unsafe { &*(events as *const [MaybeUninit<sys::io_event>] as *const [sys::io_event]) }
+        unsafe { &*(core::ptr::from_ref(events) as *const [sys::io_event]) }
     }
 
     /// Signals the eventfds of the batch's NOOPs, whose events have been posted, and empties
@@ -247,7 +247,7 @@ impl FiredTimers {
     /// Hands over a request whose timer expired, and makes sure the irq_work will run. Hard IRQ;
     /// takes no lock.
     fn push(&self, req: &TimerRequest) {
-        let req_ptr = (req as *const TimerRequest).cast_mut();
+        let req_ptr = core::ptr::from_ref(req).cast_mut();
         let mut head = self.fired.load(Ordering::Relaxed);
         loop {
             req.next_fired.store(head, Ordering::Relaxed);

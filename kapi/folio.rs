@@ -81,7 +81,7 @@ impl Folio {
     pub(crate) fn copy_to_user_nofault(&self, offset: usize, len: usize, to: UserAddr) -> usize {
         if offset
             .checked_add(len)
-            .map_or(true, |end| end > sys::PAGE_SIZE)
+            .is_none_or(|end| end > sys::PAGE_SIZE)
         {
             return 0;
         }
@@ -117,7 +117,7 @@ impl Folio {
     pub(crate) fn copy_range_from(&self, src: &Folio, offset: usize, len: usize) {
         if offset
             .checked_add(len)
-            .map_or(true, |end| end > sys::PAGE_SIZE)
+            .is_none_or(|end| end > sys::PAGE_SIZE)
         {
             return;
         }

@@ -270,7 +270,7 @@ pub(crate) unsafe fn issue<T: KiocbCompletion>(
 ) -> Issued<T> {
     // SAFETY: The `Kiocb<T>` field of the request is at `T::OFFSET` (`HasKiocb`).
     let kiocb = unsafe {
-        &*(&**req as *const T)
+        &*core::ptr::from_ref::<T>(req)
             .cast::<u8>()
             .add(T::OFFSET)
             .cast::<Kiocb<T>>()

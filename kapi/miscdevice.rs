@@ -116,7 +116,7 @@ impl<T: MiscDevice> MiscDeviceVTable<T> {
         // SAFETY: `private_data` was set by `open` and stays until `release`, which cannot run
         // while an ioctl does.
         let device = unsafe { T::Ptr::borrow((*file).private_data) };
-        from_result(|| Ok(T::ioctl(device, cmd, arg as usize)? as c_long))
+        from_result(|| Ok(T::ioctl(device, cmd, arg)? as c_long))
     }
 }
 
@@ -173,7 +173,7 @@ impl<T: MiscDevice> MiscRegistration<T> {
             // `miscdevice` before registration, and `name` and the operations live for ever.
             unsafe {
                 raw.write(core::mem::zeroed());
-                (*raw).minor = sys::MISC_DYNAMIC_MINOR as _;
+                (*raw).minor = sys::MISC_DYNAMIC_MINOR as c_int;
                 (*raw).name = name.as_char_ptr();
                 (*raw).fops = MiscDeviceVTable::<T>::build();
                 (*raw).mode = mode;

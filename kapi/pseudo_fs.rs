@@ -23,7 +23,7 @@ struct FsType(Opaque<sys::file_system_type>);
 unsafe impl Sync for FsType {}
 
 static RING_FS_TYPE: FsType = FsType(Opaque::new(sys::file_system_type {
-    name: c"rust_aio".as_ptr().cast(),
+    name: kernel::str::as_char_ptr_in_const_context(c"rust_aio"),
     init_fs_context: Some(ring_fs_init_fs_context),
     kill_sb: Some(sys::kill_anon_super),
     // The superblock holds the module (`get_filesystem()`) until `kill_sb` has returned, so the

@@ -18,7 +18,7 @@
 //! queue, and an absolute `CLOCK_MONOTONIC` deadline with the task's timer slack, which the
 //! kernel crate's `CondVar` (a lock's guard, a timeout in jiffies) does not offer.
 
-use kernel::{prelude::*, types::Opaque};
+use kernel::{ffi::c_int, prelude::*, types::Opaque};
 
 use crate::kapi::sys;
 
@@ -124,7 +124,8 @@ impl WaitQueue {
         // the queue; `head` is initialised (type invariant).
         unsafe {
             sys::rust_aio_init_wait_entry(entry.get());
-            let pending = sys::prepare_to_wait_event(self.head.get(), entry.get(), state as _);
+            let pending =
+                sys::prepare_to_wait_event(self.head.get(), entry.get(), state as c_int);
             let wakeup = if pending != 0 {
                 Wakeup::Signal
             } else if done() {
