@@ -244,7 +244,7 @@ impl Context {
     }
 
     pub(crate) fn is_owned_by(&self, mm: &Mm) -> bool {
-        mm.id() == self.owner_mm
+        MmId::of(mm) == self.owner_mm
     }
 
     pub(crate) fn is_dead(&self) -> bool {

@@ -8,7 +8,6 @@
 
 pub(crate) mod address_space;
 pub(crate) mod cred;
-pub(crate) mod debugfs;
 pub(crate) mod eventfd;
 pub(crate) mod file;
 pub(crate) mod folio;

@@ -10,7 +10,7 @@ use kernel::prelude::*;
 use crate::{
     context::Context,
     kapi::address_space::RingMapping,
-    kapi::mm::{VmOps, Vma},
+    kapi::mm::{vma_pgoff, VmOps, Vma},
 };
 
 /// The ring mapping's operations beyond the page cache's.
@@ -29,7 +29,7 @@ impl VmOps for RingVm {
         if !ctx.is_owned_by(vma.mm()) || ctx.is_dead() {
             return Err(EINVAL);
         }
-        if vma.pgoff() != 0 || vma.end() - vma.start() != ctx.ring_size() {
+        if vma_pgoff(vma) != 0 || vma.end() - vma.start() != ctx.ring_size() {
             return Err(EINVAL);
         }
         if !ctx.move_to(vma.start() as u64) {

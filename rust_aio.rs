@@ -70,7 +70,7 @@ struct RustAio {
 
 impl kernel::Module for RustAio {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let debugfs = stats::DebugFs::create();
+        let debugfs = stats::DebugFs::create()?;
         // The ring files setup makes get the operations of the layer above the contexts: how
         // their pages migrate and how their mappings move.
         let shared = Shared::new(RingOps::new::<migrate::RingAddressSpace, mremap::RingVm>());

@@ -5,10 +5,16 @@
 //! interrupts-off windows of the two-phase copy, and the knobs `one_phase` and `copy_delay_us`.
 //! Module-wide, so that every layer above may count without naming another.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use kernel::{c_str, prelude::*};
-
-use crate::kapi::debugfs::{Dir, U32Array};
+use core::{
+    fmt,
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+};
+use kernel::{
+    c_str,
+    debugfs::{Dir, File},
+    prelude::*,
+    uaccess::UserSliceReader,
+};
 
 /// Events all live contexts asked for, against the `max_events` parameter (fs/aio.c's
 /// `aio_nr`); in debugfs as `aio_nr`.
@@ -41,7 +47,6 @@ const IRQOFF_SAMPLES: usize = 4096;
 
 /// The latest interrupts-off windows, in ns (saturated at `u32::MAX`), for their distribution
 /// (`make bench`). Written racily by concurrent migrations: a sample may be lost, never torn.
-#[repr(transparent)]
 struct IrqOffSamples([AtomicU32; IRQOFF_SAMPLES]);
 
 static IRQOFF: IrqOffSamples = IrqOffSamples([const { AtomicU32::new(0) }; IRQOFF_SAMPLES]);
@@ -49,9 +54,6 @@ static IRQOFF: IrqOffSamples = IrqOffSamples([const { AtomicU32::new(0) }; IRQOF
 /// Microseconds to wait between the two copies (debugfs `copy_delay_us`, writable): tests
 /// widen the window in which completions race the first copy. 0 in normal use.
 pub(crate) static COPY_DELAY_US: AtomicU64 = AtomicU64::new(0);
-
-/// `irqoff_samples` as debugfs shows it (space-separated, oldest slot first).
-static IRQOFF_ARRAY: U32Array = U32Array::new(&IRQOFF.0);
 
 /// Set (debugfs `one_phase`, writable) to copy ring pages in one phase with interrupts off, as
 /// fs/aio.c does: the benchmark's baseline for the two-phase window.
@@ -79,36 +81,86 @@ pub(crate) static STATS: Stats = Stats {
     irqoff_count: AtomicU64::new(0),
 };
 
-/// The debugfs directory with the counters; removed when dropped.
+/// A counter as a debugfs file shows it.
+type Counter = &'static AtomicU64;
+
+/// The debugfs directory with the counters (7.3's `kernel::debugfs`); removed, with its files,
+/// when dropped.
 pub(crate) struct DebugFs {
+    _counters: KVec<Pin<KBox<File<Counter>>>>,
+    _samples: Pin<KBox<File<&'static IrqOffSamples>>>,
     _dir: Dir,
+}
+
+/// A counter's value, as `debugfs_create_u64()` shows it.
+fn show(counter: &Counter, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{}", counter.load(Ordering::Relaxed))
+}
+
+/// Sets a writable counter to the decimal number written.
+fn store(counter: &Counter, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 24];
+    let n = reader.len();
+    if n > buf.len() {
+        return Err(EINVAL);
+    }
+    reader.read_slice(&mut buf[..n])?;
+    let text = core::str::from_utf8(&buf[..n]).map_err(|_| EINVAL)?;
+    counter.store(text.trim().parse().map_err(|_| EINVAL)?, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The samples, as `debugfs_create_u32_array()` shows an array: space-separated, oldest slot
+/// first.
+fn show_samples(samples: &&'static IrqOffSamples, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (i, sample) in samples.0.iter().enumerate() {
+        let sep = if i + 1 == IRQOFF_SAMPLES { "\n" } else { " " };
+        write!(f, "{}{sep}", sample.load(Ordering::Relaxed))?;
+    }
+    Ok(())
 }
 
 impl DebugFs {
     /// Creates `/sys/kernel/debug/rust_aio/` with one file per counter.
-    pub(crate) fn create() -> Self {
+    pub(crate) fn create() -> Result<Self> {
         let dir = Dir::new(c_str!("rust_aio"));
-        let counters: [(&CStr, &'static AtomicU64, u16); 11] = [
-            (c_str!("migrated"), &STATS.migrated, 0o444),
-            (c_str!("ring_lock_busy"), &STATS.ring_lock_busy, 0o444),
-            (c_str!("teardown_won"), &STATS.teardown_won, 0o444),
-            (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns, 0o444),
-            (c_str!("total_irqoff_ns"), &STATS.total_irqoff_ns, 0o444),
+        let counters: [(&CStr, Counter, bool); 11] = [
+            (c_str!("migrated"), &STATS.migrated, false),
+            (c_str!("ring_lock_busy"), &STATS.ring_lock_busy, false),
+            (c_str!("teardown_won"), &STATS.teardown_won, false),
+            (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns, false),
+            (c_str!("total_irqoff_ns"), &STATS.total_irqoff_ns, false),
             (
                 c_str!("hardirq_completions"),
                 &STATS.hardirq_completions,
-                0o444,
+                false,
             ),
-            (c_str!("recopied_slots"), &STATS.recopied_slots, 0o444),
-            (c_str!("irqoff_count"), &STATS.irqoff_count, 0o644),
-            (c_str!("one_phase"), &ONE_PHASE, 0o644),
-            (c_str!("copy_delay_us"), &COPY_DELAY_US, 0o644),
-            (c_str!("aio_nr"), &AIO_NR, 0o444),
+            (c_str!("recopied_slots"), &STATS.recopied_slots, false),
+            (c_str!("irqoff_count"), &STATS.irqoff_count, true),
+            (c_str!("one_phase"), &ONE_PHASE, true),
+            (c_str!("copy_delay_us"), &COPY_DELAY_US, true),
+            (c_str!("aio_nr"), &AIO_NR, false),
         ];
-        for (name, counter, mode) in counters {
-            dir.u64_file(name, mode, counter);
+        let mut files = KVec::with_capacity(counters.len(), GFP_KERNEL)?;
+        for (name, counter, writable) in counters {
+            let file = if writable {
+                KBox::pin_init(
+                    dir.read_write_callback_file(name, counter, &show, &store),
+                    GFP_KERNEL,
+                )?
+            } else {
+                KBox::pin_init(dir.read_callback_file(name, counter, &show), GFP_KERNEL)?
+            };
+            files.push(file, GFP_KERNEL)?;
         }
-        dir.u32_array_file(c_str!("irqoff_samples"), &IRQOFF_ARRAY);
-        Self { _dir: dir }
+        let samples = KBox::pin_init(
+            dir.read_callback_file(c_str!("irqoff_samples"), &IRQOFF, &show_samples),
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            _counters: files,
+            _samples: samples,
+            _dir: dir,
+        })
     }
 }

@@ -15,7 +15,7 @@ use kernel::{
 
 use crate::{
     context::{owner::MmContextsRef, request::TimerRequest, Context},
-    kapi::{hrtimer::Cancel, ring_file::RingFile, sys, uaccess::UserAddr},
+    kapi::{hrtimer::Cancel, mm::is_current, ring_file::RingFile, sys, uaccess::UserAddr},
     ring::PAGE_SIZE,
 };
 
@@ -182,7 +182,7 @@ impl Context {
         let mut guard = self.ring.lock();
         let resources = guard.resources();
         if let (Some(file), Some(owner)) = (&resources.file, &resources.owner_mm) {
-            if owner.is_current() {
+            if is_current(owner) {
                 // The id, final once read under the table's lock after the context died: a
                 // `mremap` that moves the ring from now on is refused (`move_to`) and undone.
                 let id = {

@@ -25,7 +25,7 @@ use crate::{
     context::Shared,
     context::{submit::AIO_KEY_OFFSET, Context},
     kapi::folio::Folio,
-    kapi::mm::{Mm, MmId},
+    kapi::mm::{current_mm, MmId},
     kapi::ring_file::RingFile,
     kapi::uaccess::{self, user_slice, UserAddr},
     ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE},
@@ -124,8 +124,8 @@ impl FileContexts {
         // At least a page: never zero slots.
         let nr_events = NonZeroU32::new(((nr_pages * PAGE_SIZE - HEADER_SIZE) / EVENT_SIZE) as u32)
             .ok_or(EINVAL)?;
-        let owner_mm = Mm::current().ok_or(EINVAL)?;
-        let owner_addr = owner_mm.id();
+        let owner_mm = current_mm().ok_or(EINVAL)?;
+        let owner_addr = MmId::of(&owner_mm);
         // Takes `mmap_lock` for writing: before `ring_lock`, never under it (`owner.rs`).
         let mm_contexts = MmContextsRef::current()?;
         let file_node = RBTreeNodeReservation::new(GFP_KERNEL)?;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Thin wrapper: a counted reference to a file of the submitter's (upstream:
-//! `kernel::fs::file`), held by the requests that work on it.
+//! Thin wrapper: a counted reference to a file of the submitter's, held by the requests that work
+//! on it. Not 7.3's `kernel::fs::File`: its `ARef` always puts with `fput()`, which in a kernel
+//! thread leaves the release to a global list after the request has ended (see [`FileRef`]).
 
 use core::ptr::NonNull;
 use kernel::{ffi::c_int, prelude::*};

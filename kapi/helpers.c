@@ -18,7 +18,6 @@
 #include "helpers.h"
 
 #include <linux/cred.h>
-#include <linux/delay.h>
 #include <linux/ioprio.h>
 #include <linux/poll.h>
 #include <linux/uio.h>
@@ -37,11 +36,6 @@ void rust_aio_revert_creds(const struct cred *old)
 void rust_aio_put_cred(struct cred *cred)
 {
 	put_cred(cred);
-}
-
-void rust_aio_udelay(unsigned long usecs)
-{
-	udelay(usecs);
 }
 
 static unsigned int max_events = 65536;
@@ -95,11 +89,6 @@ bool rust_aio_wq_has_sleeper(struct wait_queue_head *wq_head)
 	return wq_has_sleeper(wq_head);
 }
 
-bool rust_aio_signal_pending(void)
-{
-	return signal_pending(current);
-}
-
 bool rust_aio_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
@@ -138,46 +127,6 @@ bool rust_aio_folio_test_writeback(struct folio *folio)
 pgoff_t rust_aio_folio_index(struct folio *folio)
 {
 	return folio->index;
-}
-
-struct mm_struct *rust_aio_current_mm(void)
-{
-	return current->mm;
-}
-
-void rust_aio_mmgrab(struct mm_struct *mm)
-{
-	mmgrab(mm);
-}
-
-void rust_aio_mmdrop(struct mm_struct *mm)
-{
-	mmdrop(mm);
-}
-
-void rust_aio_mmap_read_lock(struct mm_struct *mm)
-{
-	mmap_read_lock(mm);
-}
-
-void rust_aio_mmap_read_unlock(struct mm_struct *mm)
-{
-	mmap_read_unlock(mm);
-}
-
-unsigned long rust_aio_vma_start(struct vm_area_struct *vma)
-{
-	return vma->vm_start;
-}
-
-unsigned long rust_aio_vma_end(struct vm_area_struct *vma)
-{
-	return vma->vm_end;
-}
-
-void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
-{
-	vm_flags_set(vma, flags);
 }
 
 struct inode *rust_aio_file_inode(struct file *file)

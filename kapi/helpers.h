@@ -33,9 +33,6 @@ const struct cred *rust_aio_override_creds(const struct cred *cred);
 void rust_aio_revert_creds(const struct cred *old);
 void rust_aio_put_cred(struct cred *cred);
 
-/* Busy-waits (migration's test knob copy_delay_us: spinlocks are held). */
-void rust_aio_udelay(unsigned long usecs);
-
 /* Spinlocks: a ring mapping's i_private_lock (address_space.rs). */
 void rust_aio_spin_lock(spinlock_t *lock);
 void rust_aio_spin_unlock(spinlock_t *lock);
@@ -53,7 +50,6 @@ void rust_aio_init_waitqueue_head(struct wait_queue_head *wq_head);
 void rust_aio_init_wait_entry(struct wait_queue_entry *wq_entry);
 void rust_aio_wake_up_all(struct wait_queue_head *wq_head);
 bool rust_aio_wq_has_sleeper(struct wait_queue_head *wq_head);
-bool rust_aio_signal_pending(void);
 bool rust_aio_fatal_signal_pending(void);
 u64 rust_aio_current_timer_slack_ns(void);
 
@@ -64,14 +60,6 @@ void rust_aio_folio_put(struct folio *folio);
 bool rust_aio_folio_test_large(struct folio *folio);
 bool rust_aio_folio_test_writeback(struct folio *folio);
 pgoff_t rust_aio_folio_index(struct folio *folio);
-struct mm_struct *rust_aio_current_mm(void);
-void rust_aio_mmgrab(struct mm_struct *mm);
-void rust_aio_mmdrop(struct mm_struct *mm);
-void rust_aio_mmap_read_lock(struct mm_struct *mm);
-void rust_aio_mmap_read_unlock(struct mm_struct *mm);
-unsigned long rust_aio_vma_start(struct vm_area_struct *vma);
-unsigned long rust_aio_vma_end(struct vm_area_struct *vma);
-void rust_aio_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
 struct inode *rust_aio_file_inode(struct file *file);
 
 /*

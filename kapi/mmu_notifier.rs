@@ -127,13 +127,11 @@ impl<T: MmuNotifierOps> MmuNotifierRef<T> {
     /// has none yet; EINVAL in a kernel thread. Takes `mmap_lock` for writing. The first
     /// registration fails with EINTR on any pending signal (`mm_take_all_locks()`).
     pub(crate) fn current(ops: &'static MmuNotifierVTable<T>) -> Result<Self> {
-        // SAFETY: Reading `current->mm` is always allowed for the calling task.
-        let mm = unsafe { sys::rust_aio_current_mm() };
-        if mm.is_null() {
-            return Err(EINVAL);
-        }
-        // SAFETY: `mm` is the caller's own, live address space; `ops` lives for ever.
-        let notifier = from_err_ptr(unsafe { sys::rust_aio_mmu_notifier_get(&ops.0, mm) })?;
+        let task = kernel::current!();
+        let mm = task.mm().ok_or(EINVAL)?;
+        let notifier =
+            // SAFETY: `mm` is the caller's own, live address space; `ops` lives for ever.
+            from_err_ptr(unsafe { sys::rust_aio_mmu_notifier_get(&ops.0, mm.as_raw()) })?;
         // INVARIANT: `mmu_notifier_get()` counted a reference on a notifier made by
         // `alloc_notifier()` of `ops`, the first field of a `Notifier<T>`.
         Ok(Self {

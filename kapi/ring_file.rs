@@ -21,7 +21,7 @@ use crate::kapi::{
     address_space::{AddressSpaceOps, AddressSpaceVTable, RingMapping},
     folio::Folio,
     miscdevice::this_module,
-    mm::{NewVma, VmOps},
+    mm::{set_ring_operations, vma_pgoff, VmOps, Vma, VmaNew},
     pseudo_fs::RingFsPin,
     sys,
 };
@@ -84,11 +84,11 @@ impl<V: VmOps> RingFileVTable<V> {
     unsafe extern "C" fn mmap(_file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
         // SAFETY: The kernel passes the new VMA, valid for the call, with `mmap_lock` held for
         // writing.
-        let vma = unsafe { NewVma::from_raw(vma) };
+        let vma = unsafe { VmaNew::from_raw(vma) };
         from_result(|| {
             // SAFETY: This is the `mmap` of a ring file of owners `V::Owner` (these operations
             // are only given to such files, `RingOps`).
-            unsafe { vma.set_ring_operations::<V>() };
+            unsafe { set_ring_operations::<V>(vma) };
             Ok(0)
         })
     }
@@ -144,7 +144,7 @@ impl<O> RingFile<O> {
         unsafe {
             let mapping = (*inode).i_mapping;
             (*mapping).a_ops = ops.aops;
-            (*inode).i_private = (owner as *const O).cast_mut().cast();
+            (*inode).i_private = core::ptr::from_ref::<O>(owner).cast_mut().cast();
             (*inode).i_size = (nr_pages * sys::PAGE_SIZE) as i64;
         }
         // `alloc_file_pseudo()` does not take the module reference that the file's last `fput()`
@@ -207,7 +207,7 @@ impl<O> RingFile<O> {
         unsafe {
             let folio = from_err_ptr(sys::__filemap_get_folio_mpol(
                 self.mapping().as_ptr(),
-                index as _,
+                index,
                 sys::FGP_RING,
                 sys::GFP_RING,
                 core::ptr::null_mut(),
@@ -272,33 +272,36 @@ impl<O> RingFile<O> {
     /// Between the look and the unmap, another thread of the same process could replace a piece;
     /// that process only races itself, and the kernel is not at risk.
     pub(crate) fn unmap_pieces(&self, addr: usize, size: usize) -> Result {
-        // SAFETY: Reading `current->mm` is always allowed for the calling task.
-        let mm = unsafe { sys::rust_aio_current_mm() };
-        if mm.is_null() {
+        let task = kernel::current!();
+        let Some(mm) = task.mm() else {
             return Ok(());
-        }
+        };
         let end = addr.saturating_add(size);
         let mut cursor = addr;
         while cursor < end {
-            // SAFETY: `mm` is the caller's, live; its VMAs are stable while `mmap_lock` is held
-            // for reading.
-            let piece = unsafe {
-                sys::rust_aio_mmap_read_lock(mm);
-                let vma = sys::find_vma(mm, cursor as c_ulong);
-                let piece = if vma.is_null() {
+            let piece = {
+                let _guard = mm.mmap_read_lock();
+                // SAFETY: `mm` is the caller's, live, with `mmap_lock` held for reading (7.3's
+                // `MmapReadGuard` has only `vma_lookup()`; this needs the next VMA at or after
+                // `cursor`).
+                let vma = unsafe { sys::find_vma(mm.as_raw(), cursor as c_ulong) };
+                if vma.is_null() {
                     None
                 } else {
-                    let start = (sys::rust_aio_vma_start(vma) as usize).max(cursor);
-                    let stop = (sys::rust_aio_vma_end(vma) as usize).min(end);
-                    let at_own_offset = ((*vma).vm_pgoff as usize)
+                    // SAFETY: A VMA of `mm`, valid while `mmap_lock` is held, to the end of this
+                    // block.
+                    let vma = unsafe { Vma::from_raw(vma) };
+                    let start = vma.start().max(cursor);
+                    let stop = vma.end().min(end);
+                    let at_own_offset = vma_pgoff(vma)
                         .checked_mul(sys::PAGE_SIZE)
-                        .and_then(|offset| sys::rust_aio_vma_start(vma).checked_sub(offset as _))
-                        == Some(addr as c_ulong);
-                    let ours = core::ptr::eq((*vma).vm_file, self.as_ptr()) && at_own_offset;
+                        .and_then(|offset| vma.start().checked_sub(offset))
+                        == Some(addr);
+                    // SAFETY: As above: the VMA is valid.
+                    let file = unsafe { (*vma.as_ptr()).vm_file };
+                    let ours = core::ptr::eq(file, self.as_ptr()) && at_own_offset;
                     (start < stop).then_some((start, stop, ours))
-                };
-                sys::rust_aio_mmap_read_unlock(mm);
-                piece
+                }
             };
             let Some((start, stop, ours)) = piece else {
                 break;

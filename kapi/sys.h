@@ -6,7 +6,6 @@
  * crate's bindings lack.  The uapi header is bound on its own
  * (uapi_generated.rs).
  */
-#include <linux/debugfs.h>
 #include <linux/eventfd.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>

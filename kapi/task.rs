@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Thin wrappers: what the calling task is and has (upstream: `kernel::task`): the context it
-//! runs in, its signals and signal mask, a busy wait.
+//! Thin wrappers: what the calling task is and has, beyond 7.3's `kernel::task` (which the
+//! signal check and the busy wait below use): the context it runs in, fatal signals and the
+//! signal mask.
 
 use kernel::prelude::*;
 
@@ -46,8 +47,7 @@ pub(crate) fn restore_sigmask_unless(interrupted: bool) {
 
 /// Whether the calling task has a signal pending.
 pub(crate) fn signal_pending() -> bool {
-    // SAFETY: Always allowed for the calling task.
-    unsafe { sys::rust_aio_signal_pending() }
+    kernel::current!().signal_pending()
 }
 
 /// Whether the calling task is being killed.
@@ -56,8 +56,12 @@ pub(crate) fn fatal_signal_pending() -> bool {
     unsafe { sys::rust_aio_fatal_signal_pending() }
 }
 
-/// Busy-waits `us` microseconds (`udelay()`): allowed under spinlocks, with interrupts off.
-pub(crate) fn busy_wait_us(us: u64) {
-    // SAFETY: Busy-waiting has no preconditions.
-    unsafe { sys::rust_aio_udelay(us as _) };
+/// Busy-waits `us` microseconds (`udelay()`, 7.3's `kernel::time::delay::udelay`, which takes
+/// at most `MAX_UDELAY_MS` at a time): allowed under spinlocks, with interrupts off.
+pub(crate) fn busy_wait_us(mut us: u64) {
+    while us > 0 {
+        let step = us.min(1000);
+        kernel::time::delay::udelay(kernel::time::Delta::from_micros(step as i64));
+        us -= step;
+    }
 }
