@@ -11,7 +11,9 @@
 #   make fuzz            the structure-aware fuzzer, then trinity, for longer
 #   make soak            traffic + migration + offlining for SOAK_SECONDS
 #   make bench           the hot path next to io_uring and native aio, on the
-#                        benchmark kernel (no KASAN, lockdep, DEBUG_VM...)
+#                        benchmark kernel (no KASAN, lockdep, DEBUG_VM...), fio on
+#                        tmpfs and null_blk, a chart (build/bench/chart.svg);
+#                        BENCH_RUNS=3 boots three times, PROFILE=1 adds flame graphs
 #   make run             boot the test kernel and show the module at work
 #   make stock-check     rust_aio on Debian's unmodified 7.3 kernel (scripts/stock-check)
 #   make bench-stock     make bench's figures on that kernel (build/bench/stock/)

@@ -27,6 +27,9 @@
  *   rust_noop_b32_ioctl_migrating
  *                      the same for rust_noop_b32_ioctl (reaped by GETEVENTS,
  *                      which reads the ring through the kernel's mapping)
+ *   rust_noop_b32_{ring,ioctl}_100hz
+ *                      the same at a realistic rate: every ring page moved
+ *                      once every 10 ms (about 100 moves a second each)
  *   irqoff_{2,1}phase[_p99]
  *                      the interrupts-off window of each page migrated during
  *                      those runs (debugfs irqoff_samples): median with min and
@@ -54,7 +57,9 @@
 #include "rust_aio_test.h"
 
 #define MAX_BATCH 32
-#define OPS 20000
+/* Operations per repetition: 20,000, or BENCH_OPS (make bench PROFILE=1 asks for more). */
+static long ops_per_rep = 20000;
+#define OPS ops_per_rep
 
 struct figure {
 	const char *name, *peer, *unit;
@@ -204,6 +209,7 @@ struct rust {
 	aio_context_t ctx;
 	struct iocb cbs[MAX_BATCH], *list[MAX_BATCH];
 	bool from_ring;
+	long ops; /* per repetition; 0: OPS */
 };
 
 static long run_rust(void *arg, int batch)
@@ -213,7 +219,7 @@ static long run_rust(void *arg, int batch)
 	long done = 0;
 	int got;
 
-	while (done < OPS) {
+	while (done < (r->ops ? r->ops : OPS)) {
 		if (rust_aio_submit(r->fd, r->ctx, batch, r->list) != batch)
 			return -1;
 		for (got = 0; got < batch;) {
@@ -299,14 +305,23 @@ struct migrator {
 	int npages;
 	atomic_bool stop;
 	long moves;
+	long period_ns; /* 0: without a pause; else every page once per period */
 };
 
 static void *migrate_all(void *arg)
 {
 	struct migrator *m = arg;
 	int nodes[64], status[64], node = 1, i;
+	struct timespec next;
 
+	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (!atomic_load(&m->stop)) {
+		if (m->period_ns) {
+			next.tv_nsec += m->period_ns;
+			next.tv_sec += next.tv_nsec / 1000000000;
+			next.tv_nsec %= 1000000000;
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+		}
 		for (i = 0; i < m->npages; i++)
 			nodes[i] = node;
 		if (syscall(SYS_move_pages, 0, m->npages, m->pages, nodes, status,
@@ -362,12 +377,13 @@ static void irqoff_figures(const char *name, const char *p99_name, const char *p
 	printf("# %lu windows\n", i);
 }
 
-/* NOOP throughput of `r` while every page of its ring moves, in one mode; the
- * windows recorded meanwhile become the irqoff figures unless `irqoff` is 0. */
+/* NOOP throughput of `r` while every page of its ring moves, in one mode,
+ * without a pause (period_ns 0) or once every period_ns; the windows recorded
+ * meanwhile become the irqoff figures unless `irqoff` is 0. */
 static void migrating(struct rust *r, const char *name, const char *peer, bool one_phase,
-		      bool irqoff)
+		      bool irqoff, long period_ns)
 {
-	struct migrator m = { .npages = 0 };
+	struct migrator m = { .npages = 0, .period_ns = period_ns };
 	pthread_t t;
 	int i;
 
@@ -380,12 +396,15 @@ static void migrating(struct rust *r, const char *name, const char *peer, bool o
 	}
 	write_knob("one_phase", one_phase);
 	write_knob("irqoff_count", 0);
+	/* At a rate, long enough for each page to move about 50 times per repetition. */
+	r->ops = period_ns ? 50 * OPS : 0;
 	pthread_create(&t, NULL, migrate_all, &m);
 	measure(name, peer, run_rust, r, MAX_BATCH);
 	atomic_store(&m.stop, true);
+	r->ops = 0;
 	pthread_join(t, NULL);
 	write_knob("one_phase", 0);
-	printf("# %s: %ld page moves meanwhile\n", name, m.moves);
+	printf("# %s: %ld page moves of %d pages meanwhile\n", name, m.moves, m.npages);
 	if (!irqoff)
 		return;
 	if (one_phase)
@@ -540,10 +559,13 @@ int main(void)
 
 	if (env && atoi(env) >= 5 && atoi(env) <= 64)
 		reps = atoi(env);
+	env = getenv("BENCH_OPS");
+	if (env && atol(env) >= 1000)
+		ops_per_rep = atol(env);
 	only = getenv("BENCH_ONLY");
 	if (only && !*only)
 		only = NULL;
-	printf("# bench: %d repetitions of %d operations per figure\n", reps, OPS);
+	printf("# bench: %d repetitions of %ld operations per figure\n", reps, OPS);
 	fd = rust_aio_open();
 	efd = eventfd(1, EFD_CLOEXEC);
 	if (fd < 0 || efd < 0 || io_uring_queue_init(64, &uring, 0)) {
@@ -588,11 +610,16 @@ int main(void)
 		measure("aio_ring_move", NULL, run_move, (void *)aio_sys.ctx, 1);
 		measure("rust_ring_move", "aio_ring_move", run_move, (void *)rust_ring.ctx, 1);
 		migrating(&rust_ring, "rust_noop_b32_ring_migrating_1phase", "rust_noop_b32_ring",
-			  true, true);
+			  true, true, 0);
 		migrating(&rust_ring, "rust_noop_b32_ring_migrating", "rust_noop_b32_ring", false,
-			  true);
+			  true, 0);
 		migrating(&rust_ioctl, "rust_noop_b32_ioctl_migrating", "rust_noop_b32_ioctl",
-			  false, false);
+			  false, false, 0);
+		/* Each ring page about 100 times a second (compaction, NUMA balancing). */
+		migrating(&rust_ring, "rust_noop_b32_ring_100hz", "rust_noop_b32_ring", false,
+			  false, 10000000);
+		migrating(&rust_ioctl, "rust_noop_b32_ioctl_100hz", "rust_noop_b32_ioctl", false,
+			  false, 10000000);
 	}
 	memory_figures();
 
