@@ -45,11 +45,19 @@ pub(crate) struct Completion {
 
 /// NOOPs completed by one SUBMIT, posted together: one `completion_lock`, one wake-up, one update
 /// of the requests in flight for a run of consecutive NOOPs. The run is posted when SUBMIT
-/// reaches an iocb of another kind, when it ends, or when the batch is full. The batch lives on
-/// the heap, allocated by the run's first NOOP (the SUBMIT's stack is the file system's too:
-/// reads and writes run beneath it); if it cannot be, each NOOP is posted alone.
+/// reaches an iocb of another kind, when it ends, or when the batch is full. A run's first NOOP
+/// is kept here; from its second on, the batch lives on the heap (the SUBMIT's stack is the file
+/// system's too: reads and writes run beneath it), so that a SUBMIT of one NOOP allocates
+/// nothing. If the batch cannot be allocated, each NOOP is posted alone.
+///
+/// # Invariants
+///
+/// `first` is empty whenever `batch` holds an entry: the run's events are in one place, in order.
 pub(crate) struct NoopBatch {
+    first: Option<Completion>,
     batch: Option<KBox<Batch>>,
+    /// How many times the batch was posted.
+    posted: u64,
 }
 
 /// # Invariants
@@ -65,7 +73,11 @@ const NOOP_BATCH: usize = 32;
 
 impl NoopBatch {
     pub(crate) fn new() -> Self {
-        Self { batch: None }
+        Self {
+            first: None,
+            batch: None,
+            posted: 0,
+        }
     }
 
     /// An empty batch on the heap, built in place (it is too big for the stack).
@@ -91,14 +103,25 @@ impl NoopBatch {
     }
 
     /// Adds a NOOP's completion to the batch; gives it back if the batch cannot be allocated
-    /// (the caller posts it alone).
+    /// (the caller posts the batch, then it).
     pub(crate) fn push(&mut self, completion: Completion) -> core::result::Result<(), Completion> {
+        let empty = self.batch.as_ref().is_none_or(|batch| batch.len == 0);
+        if empty && self.first.is_none() {
+            self.first = Some(completion);
+            return Ok(());
+        }
         if self.batch.is_none() {
             self.batch = Self::alloc();
         }
         let Some(batch) = self.batch.as_deref_mut() else {
             return Err(completion);
         };
+        if let Some(first) = self.first.take() {
+            // INVARIANT: `first` moves to the batch's (empty) head, before `completion`.
+            batch.events[0].write(first.event);
+            batch.eventfds[0] = first.eventfd;
+            batch.len = 1;
+        }
         let len = batch.len;
         match (batch.events.get_mut(len), batch.eventfds.get_mut(len)) {
             (Some(event), Some(eventfd)) => {
@@ -112,12 +135,23 @@ impl NoopBatch {
         }
     }
 
+    /// How many times the batch was posted ([`Self::signal_and_clear`]).
+    pub(crate) fn posted(&self) -> u64 {
+        self.posted
+    }
+
     /// How many NOOPs the batch holds.
     pub(crate) fn len(&self) -> usize {
-        self.batch.as_ref().map_or(0, |batch| batch.len)
+        match &self.first {
+            Some(_) => 1,
+            None => self.batch.as_ref().map_or(0, |batch| batch.len),
+        }
     }
 
     pub(crate) fn events(&self) -> &[sys::io_event] {
+        if let Some(first) = &self.first {
+            return core::slice::from_ref(&first.event);
+        }
         let Some(batch) = self.batch.as_ref() else {
             return &[];
         };
@@ -130,6 +164,10 @@ impl NoopBatch {
     /// Signals the eventfds of the batch's NOOPs, whose events have been posted, and empties
     /// the batch.
     pub(crate) fn signal_and_clear(&mut self) {
+        self.posted += 1;
+        if let Some(eventfd) = self.first.take().and_then(|first| first.eventfd) {
+            eventfd.signal();
+        }
         let Some(batch) = self.batch.as_deref_mut() else {
             return;
         };

@@ -7,7 +7,8 @@
  *   eventfd signalled, before SUBMIT goes on to the next iocb (a later one may
  *   block: a reaper that waits for the first event must not deadlock);
  * - each iocb pointer is read just before its iocb is submitted, so an
- *   earlier iocb may rewrite a later pointer;
+ *   earlier iocb may rewrite a later pointer: by reading into it, or by its
+ *   own aio_key write;
  * - the ring header's id is the context's index in its process's table;
  * - a poll whose wake-up names its events is completed by the wake-up: the
  *   event is in the ring when write() to the polled file returns;
@@ -213,6 +214,56 @@ TEST(iocb_pointer_read_just_before_its_iocb)
 	TH_LOG("second iocb submitted: aio %#llx, rust_aio %#llx (fresh 0xf7e54, stale 0x57a1e)",
 	       aio, rust);
 	ASSERT_EQ(0xf7e54, aio);
+	EXPECT_EQ(aio, rust);
+}
+
+/*
+ * The first iocb lies over the pointer array itself: iocbpp[0] points at
+ * iocbpp, so the iocb's aio_key (bytes 8-11) is the low half of iocbpp[1],
+ * which the kernel's key write zeroes once the iocb is accepted. iocbpp[1]
+ * names a valid iocb below 4 GiB (its high half, the first iocb's
+ * aio_rw_flags, must be 0): read after the key write, it is NULL, and the
+ * second iocb is EFAULT. fs/aio.c with a POLL on a ready eventfd (whose
+ * only user write is the key) is the oracle; rust_aio runs the same with a
+ * NOOP, the case where SUBMIT reads pointers ahead. The count submitted.
+ */
+static long key_write_over_next_pointer(bool rust)
+{
+	int ready = eventfd(1, 0);
+	__u64 *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct iocb *low = mmap((void *)0x20000000, 4096, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	struct io_event ev;
+	struct aio_way w;
+	long r;
+
+	if (ready < 0 || b == MAP_FAILED || low != (void *)0x20000000)
+		return -1000;
+	*low = (struct iocb){ .aio_lio_opcode = rust ? IOCB_CMD_NOOP : IOCB_CMD_POLL,
+			      .aio_fildes = rust ? 0 : ready, .aio_buf = rust ? 0 : POLLIN,
+			      .aio_data = 0x10c };
+	b[0] = (unsigned long)b;	/* iocbpp[0]; the iocb's aio_data */
+	b[1] = (unsigned long)low;	/* iocbpp[1]; its aio_key and aio_rw_flags */
+	/* aio_lio_opcode, aio_reqprio, aio_fildes; aio_buf */
+	b[2] = rust ? IOCB_CMD_NOOP : IOCB_CMD_POLL | (__u64)ready << 32;
+	b[3] = rust ? 0 : POLLIN;
+	way_setup(&w, rust);
+	r = way_submit_n(&w, 2, (struct iocb **)b);
+	while (r > 0 && way_peek(&w, &ev, 1) == 1)
+		;
+	way_teardown(&w);
+	munmap(low, 4096);
+	munmap(b, 4096);
+	close(ready);
+	return r;
+}
+
+TEST(iocb_key_write_rewrites_next_pointer)
+{
+	long aio = key_write_over_next_pointer(false), rust = key_write_over_next_pointer(true);
+
+	TH_LOG("submitted: aio %ld, rust_aio %ld", aio, rust);
+	ASSERT_EQ(1, aio);
 	EXPECT_EQ(aio, rust);
 }
 
