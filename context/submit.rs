@@ -61,7 +61,8 @@ impl IocbPointers {
 
     /// The address of pointer `index`.
     fn at(&self, index: usize) -> UserAddr {
-        self.iocbpp.wrapping_add(index.wrapping_mul(size_of::<u64>()))
+        self.iocbpp
+            .wrapping_add(index.wrapping_mul(size_of::<u64>()))
     }
 
     /// Pointer `index` (below `nr`): EFAULT where fs/aio.c's `get_user()` would fault.
