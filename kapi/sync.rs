@@ -124,8 +124,7 @@ impl WaitQueue {
         // the queue; `head` is initialised (type invariant).
         unsafe {
             sys::rust_aio_init_wait_entry(entry.get());
-            let pending =
-                sys::prepare_to_wait_event(self.head.get(), entry.get(), state as c_int);
+            let pending = sys::prepare_to_wait_event(self.head.get(), entry.get(), state as c_int);
             let wakeup = if pending != 0 {
                 Wakeup::Signal
             } else if done() {
