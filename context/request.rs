@@ -56,8 +56,6 @@ pub(crate) struct Completion {
 pub(crate) struct NoopBatch {
     first: Option<Completion>,
     batch: Option<KBox<Batch>>,
-    /// How many times the batch was posted.
-    posted: u64,
 }
 
 /// # Invariants
@@ -76,7 +74,6 @@ impl NoopBatch {
         Self {
             first: None,
             batch: None,
-            posted: 0,
         }
     }
 
@@ -135,11 +132,6 @@ impl NoopBatch {
         }
     }
 
-    /// How many times the batch was posted ([`Self::signal_and_clear`]).
-    pub(crate) fn posted(&self) -> u64 {
-        self.posted
-    }
-
     /// How many NOOPs the batch holds.
     pub(crate) fn len(&self) -> usize {
         match &self.first {
@@ -164,7 +156,6 @@ impl NoopBatch {
     /// Signals the eventfds of the batch's NOOPs, whose events have been posted, and empties
     /// the batch.
     pub(crate) fn signal_and_clear(&mut self) {
-        self.posted += 1;
         if let Some(eventfd) = self.first.take().and_then(|first| first.eventfd) {
             eventfd.signal();
         }

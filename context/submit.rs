@@ -3,7 +3,6 @@
 //! `io_submit()` of one iocb (fs/aio.c's `io_submit_one()`): the iocb read, checked in fs/aio.c's
 //! order, decoded into an [`Operation`] and started as its kind of request.
 
-use core::mem::size_of;
 use kernel::{list::ListArc, prelude::*, sync::Arc};
 
 use crate::{
@@ -24,75 +23,6 @@ use crate::{
 
 /// Offset of `aio_key` in `struct iocb`, the only field `io_cancel()` reads.
 pub(crate) const AIO_KEY_OFFSET: usize = core::mem::offset_of!(sys::iocb, aio_key);
-
-/// How many iocb pointers [`IocbPointers`] reads at once.
-const POINTERS_AHEAD: usize = 16;
-
-/// SUBMIT's iocb pointers (`iocbpp`), as fs/aio.c reads them: each just before its iocb is
-/// submitted, so that an earlier iocb may rewrite a later pointer (a read into the array, the
-/// key write of an iocb that lies over it). Read ahead, [`POINTERS_AHEAD`] per user-access
-/// section, as long as the iocbs submitted meanwhile could not have written them: the pointers
-/// read ahead are forgotten, and read again, after any iocb but a NOOP (which writes only its
-/// `aio_key`: forgotten when the key lies over them) and after any event posted (the array could
-/// lie in a ring). A chunk that faults is read one pointer at a time, which finds the pointer
-/// fs/aio.c would fault on.
-///
-/// # Invariants
-///
-/// `ahead[..len]` are the pointers at indices `start..start + len`.
-pub(crate) struct IocbPointers {
-    iocbpp: UserAddr,
-    nr: usize,
-    start: usize,
-    len: usize,
-    ahead: [u64; POINTERS_AHEAD],
-}
-
-impl IocbPointers {
-    pub(crate) fn new(iocbpp: UserAddr, nr: usize) -> Self {
-        Self {
-            iocbpp,
-            nr,
-            start: 0,
-            len: 0,
-            ahead: [0; POINTERS_AHEAD],
-        }
-    }
-
-    /// The address of pointer `index`.
-    fn at(&self, index: usize) -> UserAddr {
-        self.iocbpp
-            .wrapping_add(index.wrapping_mul(size_of::<u64>()))
-    }
-
-    /// Pointer `index` (below `nr`): EFAULT where fs/aio.c's `get_user()` would fault.
-    pub(crate) fn get(&mut self, index: usize) -> Result<UserAddr> {
-        if !(self.start..self.start + self.len).contains(&index) {
-            let n = (self.nr - index).min(POINTERS_AHEAD);
-            self.len = 0;
-            if uaccess::read_user_u64s(self.at(index), &mut self.ahead[..n]).is_err() {
-                self.ahead[0] = uaccess::read_user_u64(self.at(index))?;
-                // INVARIANT: One pointer was read.
-                (self.start, self.len) = (index, 1);
-            } else {
-                // INVARIANT: `n` pointers were read.
-                (self.start, self.len) = (index, n);
-            }
-        }
-        Ok(self.ahead[index - self.start] as UserAddr)
-    }
-
-    /// Iocb `user_iocb` was submitted: `quiet` if it wrote nothing of the caller's but its
-    /// `aio_key` and posted no event. Forgets what it may have rewritten.
-    pub(crate) fn submitted(&mut self, user_iocb: UserAddr, quiet: bool) {
-        let key = user_iocb.wrapping_add(AIO_KEY_OFFSET);
-        let (from, to) = (self.at(self.start), self.at(self.start + self.len));
-        let key_over_ahead = key < to && key.wrapping_add(size_of::<u32>()) > from;
-        if !quiet || to < from || key_over_ahead {
-            self.len = 0;
-        }
-    }
-}
 
 /// The operation an iocb asks for.
 enum Operation {
@@ -119,23 +49,20 @@ impl Context {
     /// Submits the iocb at user address `user_iocb` (fs/aio.c's `io_submit_one()`), with its
     /// checks in its order: reserved fields and sizes (EINVAL), a free slot (EAGAIN), the
     /// eventfd (EBADF, EINVAL), the write of `aio_key` (EFAULT), and last the operation itself
-    /// (EINVAL). Returns whether the iocb was "quiet" ([`IocbPointers::submitted`]): a NOOP
-    /// that posted no event.
+    /// (EINVAL).
     #[inline(never)]
     pub(crate) fn submit_one(
         self: &Arc<Self>,
         user_iocb: UserAddr,
         noops: &mut NoopBatch,
-    ) -> Result<bool> {
+    ) -> Result {
         let iocb: sys::iocb = uaccess::read_user_words(user_iocb)?;
         // What completed so far is posted before anything else is started, as fs/aio.c posts
         // each iocb's event inside `io_submit_one()`: a later iocb may block (a read of an empty
         // pipe) until a reaper has seen the earlier events.
-        let noop = u32::from(iocb.aio_lio_opcode) == sys::IOCB_CMD_NOOP;
-        if !noop {
+        if u32::from(iocb.aio_lio_opcode) != sys::IOCB_CMD_NOOP {
             self.complete_noops(noops);
         }
-        let posted = noops.posted();
         if iocb.aio_reserved2 != 0 || (iocb.aio_nbytes as i64) < 0 {
             return Err(EINVAL);
         }
@@ -146,7 +73,7 @@ impl Context {
         if result.is_err() {
             self.ring.unreserve_slot();
         }
-        result.map(|()| noop && noops.posted() == posted)
+        result
     }
 
     /// Whether the opcode works on the iocb's file (`aio_fildes`), which is then looked up

@@ -23,14 +23,11 @@ use crate::{
     context::owner::MmContextsRef,
     context::request::NoopBatch,
     context::Shared,
-    context::{
-        submit::{IocbPointers, AIO_KEY_OFFSET},
-        Context,
-    },
+    context::{submit::AIO_KEY_OFFSET, Context},
     kapi::folio::Folio,
     kapi::mm::{current_mm, MmId},
     kapi::ring_file::RingFile,
-    kapi::uaccess::{user_slice, UserAddr},
+    kapi::uaccess::{self, user_slice, UserAddr},
     ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE},
 };
 
@@ -236,21 +233,20 @@ impl FileContexts {
     }
 
     /// Submits the iocbs until the first that fails: how many were queued, and its error. Each
-    /// pointer is as fs/aio.c's `get_user()` would read it just before its iocb is submitted:
-    /// an earlier iocb may have rewritten it ([`IocbPointers`]).
+    /// pointer is read just before its iocb is submitted, as fs/aio.c's `get_user()` does: an
+    /// earlier iocb may have rewritten it (a read into the pointer array, its own `aio_key`
+    /// write). Reading them ahead would also touch pages, and wait on faults (userfaultfd, FUSE),
+    /// that fs/aio.c does not or not yet.
     fn submit_all(
         ctx: &Arc<Context>,
         nr: usize,
         iocbpp: UserAddr,
         noops: &mut NoopBatch,
     ) -> (usize, Result) {
-        let mut pointers = IocbPointers::new(iocbpp, nr);
         for submitted in 0..nr {
-            let result = pointers.get(submitted).and_then(|user_iocb| {
-                let quiet = ctx.submit_one(user_iocb, noops)?;
-                pointers.submitted(user_iocb, quiet);
-                Ok(())
-            });
+            let at = iocbpp.wrapping_add(submitted * size_of::<u64>());
+            let result = uaccess::read_user_u64(at)
+                .and_then(|user_iocb| ctx.submit_one(user_iocb as UserAddr, noops));
             if let Err(err) = result {
                 return (submitted, Err(err));
             }
