@@ -120,38 +120,52 @@ fn show_samples(samples: &&'static IrqOffSamples, f: &mut fmt::Formatter<'_>) ->
     Ok(())
 }
 
+/// The counters' files: name, counter, writable.
+static COUNTERS: [(&CStr, Counter, bool); 11] = [
+    (c_str!("migrated"), &STATS.migrated, false),
+    (c_str!("ring_lock_busy"), &STATS.ring_lock_busy, false),
+    (c_str!("teardown_won"), &STATS.teardown_won, false),
+    (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns, false),
+    (c_str!("total_irqoff_ns"), &STATS.total_irqoff_ns, false),
+    (
+        c_str!("hardirq_completions"),
+        &STATS.hardirq_completions,
+        false,
+    ),
+    (c_str!("recopied_slots"), &STATS.recopied_slots, false),
+    (c_str!("irqoff_count"), &STATS.irqoff_count, true),
+    (c_str!("one_phase"), &ONE_PHASE, true),
+    (c_str!("copy_delay_us"), &COPY_DELAY_US, true),
+    (c_str!("aio_nr"), &AIO_NR, false),
+];
+
+/// One counter's file. Out of line, as [`DebugFs::create`]: the files are built in place on the
+/// stack first, and module init's frame stays small (`scripts/check-stack`).
+#[inline(never)]
+fn counter_file(
+    dir: &Dir,
+    name: &'static CStr,
+    counter: Counter,
+    writable: bool,
+) -> Result<Pin<KBox<File<Counter>>>> {
+    if writable {
+        KBox::pin_init(
+            dir.read_write_callback_file(name, counter, &show, &store),
+            GFP_KERNEL,
+        )
+    } else {
+        KBox::pin_init(dir.read_callback_file(name, counter, &show), GFP_KERNEL)
+    }
+}
+
 impl DebugFs {
     /// Creates `/sys/kernel/debug/rust_aio/` with one file per counter.
+    #[inline(never)]
     pub(crate) fn create() -> Result<Self> {
         let dir = Dir::new(c_str!("rust_aio"));
-        let counters: [(&CStr, Counter, bool); 11] = [
-            (c_str!("migrated"), &STATS.migrated, false),
-            (c_str!("ring_lock_busy"), &STATS.ring_lock_busy, false),
-            (c_str!("teardown_won"), &STATS.teardown_won, false),
-            (c_str!("max_irqoff_ns"), &STATS.max_irqoff_ns, false),
-            (c_str!("total_irqoff_ns"), &STATS.total_irqoff_ns, false),
-            (
-                c_str!("hardirq_completions"),
-                &STATS.hardirq_completions,
-                false,
-            ),
-            (c_str!("recopied_slots"), &STATS.recopied_slots, false),
-            (c_str!("irqoff_count"), &STATS.irqoff_count, true),
-            (c_str!("one_phase"), &ONE_PHASE, true),
-            (c_str!("copy_delay_us"), &COPY_DELAY_US, true),
-            (c_str!("aio_nr"), &AIO_NR, false),
-        ];
-        let mut files = KVec::with_capacity(counters.len(), GFP_KERNEL)?;
-        for (name, counter, writable) in counters {
-            let file = if writable {
-                KBox::pin_init(
-                    dir.read_write_callback_file(name, counter, &show, &store),
-                    GFP_KERNEL,
-                )?
-            } else {
-                KBox::pin_init(dir.read_callback_file(name, counter, &show), GFP_KERNEL)?
-            };
-            files.push(file, GFP_KERNEL)?;
+        let mut files = KVec::with_capacity(COUNTERS.len(), GFP_KERNEL)?;
+        for &(name, counter, writable) in &COUNTERS {
+            files.push(counter_file(&dir, name, counter, writable)?, GFP_KERNEL)?;
         }
         let samples = KBox::pin_init(
             dir.read_callback_file(c_str!("irqoff_samples"), &IRQOFF, &show_samples),
