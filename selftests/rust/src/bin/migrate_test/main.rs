@@ -179,14 +179,19 @@ fn migratepages() -> Result<Outcome, String> {
 /// its top first, so each round first puts the ring low in node 1 (a filler holds the top while
 /// the ring moves back there), frees the filler and compacts. A page moved by compaction stays
 /// on its node: its page frame number, from `/proc/self/pagemap`, tells that it moved. 6 s, and
-/// at least 3 rounds.
+/// at least 3 rounds; until 60 s while no ring page has moved yet (whether compaction picks the
+/// ring's pages depends on where the filler and the ring landed: a slow machine's few rounds
+/// could all miss).
 fn compaction() -> Result<Outcome, String> {
     let budget = Budget::new(6);
+    let until_a_move = Budget::new(60);
     let before = Counters::now();
     let traffic = traffic_on_node(1)?;
     let pages = numa::touch_pages(traffic.ctx(), RING_PAGES);
     let (mut rounds, mut by_compaction) = (0u32, 0u64);
-    while (rounds < 3 || budget.left()) && traffic.failed().is_none() {
+    while (rounds < 3 || budget.left() || (by_compaction == 0 && until_a_move.left()))
+        && traffic.failed().is_none()
+    {
         numa::move_to(0, &pages, 0).map_err(|e| format!("move_pages: errno {e}"))?;
         let (filler, len) = node1_filler(32 << 20)?;
         for _ in 0..100 {
