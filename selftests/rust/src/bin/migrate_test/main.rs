@@ -174,6 +174,18 @@ fn migratepages() -> Result<Outcome, String> {
     Ok(Outcome::Pass)
 }
 
+/// Moves the ring's pages to node 1, trying up to 100 times (a page under migration or locked
+/// stays where it is for that call); the caller checks where they ended.
+fn move_ring_to_node1(pages: &[usize]) -> Result<(), String> {
+    for _ in 0..100 {
+        numa::move_to(0, pages, 1).map_err(|e| format!("move_pages: errno {e}"))?;
+        if numa::pages_on(0, pages, 1)? == RING_PAGES {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Test 3: Compaction (`/proc/sys/vm/compact_memory`) under traffic. Full compaction migrates
 /// movable pages from the bottom of each zone to free pages at its top; a fresh zone hands out
 /// its top first, so each round first puts the ring low in node 1 (a filler holds the top while
@@ -194,12 +206,7 @@ fn compaction() -> Result<Outcome, String> {
     {
         numa::move_to(0, &pages, 0).map_err(|e| format!("move_pages: errno {e}"))?;
         let (filler, len) = node1_filler(32 << 20)?;
-        for _ in 0..100 {
-            numa::move_to(0, &pages, 1).map_err(|e| format!("move_pages: errno {e}"))?;
-            if numa::pages_on(0, &pages, 1)? == RING_PAGES {
-                break;
-            }
-        }
+        move_ring_to_node1(&pages)?;
         // SAFETY: Unmapping the filler mapped above.
         unsafe { libc::munmap(filler as *mut libc::c_void, len) };
         let pfns = numa::pfns(&pages)?;
@@ -267,12 +274,7 @@ fn offline_cycles() -> Result<Outcome, String> {
         for &b in &blocks {
             numa::set_block_state(b, "online_movable", Duration::from_secs(60))?;
         }
-        for _ in 0..100 {
-            numa::move_to(0, &pages, 1).map_err(|e| format!("move_pages: errno {e}"))?;
-            if numa::pages_on(0, &pages, 1)? == RING_PAGES {
-                break;
-            }
-        }
+        move_ring_to_node1(&pages)?;
         ensure_eq!(
             RING_PAGES,
             numa::pages_on(0, &pages, 1)?,
