@@ -46,17 +46,17 @@ impl Operation {
 }
 
 impl Context {
-    /// Submits the iocb at user address `user_iocb` (fs/aio.c's `io_submit_one()`), with its
-    /// checks in its order: reserved fields and sizes (EINVAL), a free slot (EAGAIN), the
+    /// Submits `iocb`, read from user address `user_iocb` (fs/aio.c's `io_submit_one()`), with
+    /// its checks in its order: reserved fields and sizes (EINVAL), a free slot (EAGAIN), the
     /// eventfd (EBADF, EINVAL), the write of `aio_key` (EFAULT), and last the operation itself
     /// (EINVAL).
     #[inline(never)]
     pub(crate) fn submit_one(
         self: &Arc<Self>,
         user_iocb: UserAddr,
+        iocb: &sys::iocb,
         noops: &mut NoopBatch,
     ) -> Result {
-        let iocb: sys::iocb = uaccess::read_user_words(user_iocb)?;
         // What completed so far is posted before anything else is started, as fs/aio.c posts
         // each iocb's event inside `io_submit_one()`: a later iocb may block (a read of an empty
         // pipe) until a reaper has seen the earlier events.
@@ -69,7 +69,7 @@ impl Context {
         if !self.ring.reserve_slot() {
             return Err(EAGAIN);
         }
-        let result = self.start(&iocb, user_iocb, noops);
+        let result = self.start(iocb, user_iocb, noops);
         if result.is_err() {
             self.ring.unreserve_slot();
         }

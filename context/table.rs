@@ -245,8 +245,8 @@ impl FileContexts {
     ) -> (usize, Result) {
         for submitted in 0..nr {
             let at = iocbpp.wrapping_add(submitted * size_of::<u64>());
-            let result = uaccess::read_user_u64(at)
-                .and_then(|user_iocb| ctx.submit_one(user_iocb as UserAddr, noops));
+            let result = uaccess::read_user_pointed(at)
+                .and_then(|(user_iocb, iocb)| ctx.submit_one(user_iocb, &iocb, noops));
             if let Err(err) = result {
                 return (submitted, Err(err));
             }

@@ -225,6 +225,35 @@ efault:
 	return -EFAULT;
 }
 
+/*
+ * io_submit()'s two reads of one iocb, in one user-access section: the
+ * pointer at `iocbpp` (fs/aio.c's get_user()), then the iocb it points to
+ * (its copy_from_user()), with nothing in between, as there. -EFAULT when
+ * either cannot be read; `*user_iocb` is set once the pointer is.
+ */
+int rust_aio_get_user_iocb(u64 *user_iocb, u64 *dst, const void __user *iocbpp,
+			   unsigned int words)
+{
+	const u64 __user *from;
+	unsigned int i;
+
+	if (!user_access_begin(iocbpp, sizeof(u64)))
+		return -EFAULT;
+	unsafe_get_user(*user_iocb, (const u64 __user *)iocbpp, efault);
+	from = (const u64 __user *)(unsigned long)*user_iocb;
+	/* What user_access_begin() does for the first range: check, then no speculation past. */
+	if (!access_ok(from, (unsigned long)words * sizeof(u64)))
+		goto efault;
+	barrier_nospec();
+	for (i = 0; i < words; i++)
+		unsafe_get_user(dst[i], &from[i], efault);
+	user_access_end();
+	return 0;
+efault:
+	user_access_end();
+	return -EFAULT;
+}
+
 int rust_aio_put_user_u32(u32 value, void __user *dst)
 {
 	return put_user(value, (u32 __user *)dst);

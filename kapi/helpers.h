@@ -87,6 +87,8 @@ struct mmu_notifier *rust_aio_mmu_notifier_get(const struct mmu_notifier_ops *op
 /* User copies. */
 unsigned long rust_aio_copy_to_user_nofault(void __user *to, const void *from, unsigned long n);
 int rust_aio_get_user_u64s(u64 *dst, const void __user *src, unsigned int n);
+int rust_aio_get_user_iocb(u64 *user_iocb, u64 *dst, const void __user *iocbpp,
+			   unsigned int words);
 int rust_aio_put_user_u32(u32 value, void __user *dst);
 int rust_aio_put_user_u64(u64 value, void __user *dst);
 

@@ -47,6 +47,29 @@ pub(crate) fn read_user_words<T: FromBytes>(src: UserAddr) -> Result<T> {
     Ok(unsafe { value.assume_init() })
 }
 
+/// Reads the pointer at `at`, then the `T` it points to, in one user-access section: an iocb
+/// of `io_submit()`'s array, as fs/aio.c reads it (`get_user()`, then `copy_from_user()`, with
+/// nothing in between). The pointer, and what it points to.
+pub(crate) fn read_user_pointed<T: FromBytes>(at: UserAddr) -> Result<(UserAddr, T)> {
+    const { assert!(size_of::<T>() % 8 == 0 && align_of::<T>() <= 8) };
+    let mut pointer = 0u64;
+    let mut value = MaybeUninit::<T>::uninit();
+    let words = (size_of::<T>() / 8) as u32;
+    // SAFETY: `value` has room for `words` u64s and is aligned for them; the helper checks both
+    // user ranges.
+    to_result(unsafe {
+        sys::rust_aio_get_user_iocb(
+            &mut pointer,
+            value.as_mut_ptr().cast(),
+            at as *const c_void,
+            words,
+        )
+    })?;
+    // SAFETY: The helper initialised every byte, and every bit pattern is a valid `T`
+    // (`FromBytes`).
+    Ok((pointer as UserAddr, unsafe { value.assume_init() }))
+}
+
 /// Writes a u64 to the caller's memory at `dst` (`put_user()`).
 pub(crate) fn write_user_u64(dst: UserAddr, value: u64) -> Result {
     // SAFETY: The helper checks the user range.
