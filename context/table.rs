@@ -27,6 +27,7 @@ use crate::{
     kapi::folio::Folio,
     kapi::mm::{current_mm, MmId},
     kapi::ring_file::RingFile,
+    kapi::task,
     kapi::uaccess::{self, user_slice, UserAddr},
     ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE},
 };
@@ -224,7 +225,13 @@ impl FileContexts {
         // More than the ring holds cannot all be queued; fs/aio.c clamps the same way.
         let nr = (nr as u64).min(u64::from(ctx.ring().nr_events())) as usize;
         let mut noops = NoopBatch::new();
-        let (submitted, result) = Self::submit_all(&ctx, nr, iocbpp, &mut noops);
+        // fs/aio.c's AIO_PLUG_THRESHOLD: a batch of more than two is issued to the block layer
+        // plugged, so that adjacent I/O merges.
+        let (submitted, result) = if nr > 2 {
+            task::with_block_plug(|| Self::submit_all(&ctx, nr, iocbpp, &mut noops))
+        } else {
+            Self::submit_all(&ctx, nr, iocbpp, &mut noops)
+        };
         ctx.complete_noops(&mut noops);
         match result {
             Err(err) if submitted == 0 => Err(err),
@@ -237,6 +244,7 @@ impl FileContexts {
     /// earlier iocb may have rewritten it (a read into the pointer array, its own `aio_key`
     /// write). Reading them ahead would also touch pages, and wait on faults (userfaultfd, FUSE),
     /// that fs/aio.c does not or not yet.
+    #[inline(never)]
     fn submit_all(
         ctx: &Arc<Context>,
         nr: usize,
@@ -265,7 +273,7 @@ impl FileContexts {
     ) -> Result<usize> {
         let got = self.do_get_events(user_id, min_nr, nr, events, deadline)?;
         // io_getevents(): `if (!ret && signal_pending(current)) ret = -EINTR;`
-        if got == 0 && crate::kapi::task::signal_pending() {
+        if got == 0 && task::signal_pending() {
             return Err(EINTR);
         }
         Ok(got)
@@ -284,10 +292,10 @@ impl FileContexts {
         deadline: Option<i64>,
         sigmask: (usize, usize),
     ) -> Result<usize> {
-        crate::kapi::task::set_user_sigmask(sigmask.0, sigmask.1)?;
+        task::set_user_sigmask(sigmask.0, sigmask.1)?;
         let got = self.do_get_events(user_id, min_nr, nr, events, deadline);
-        let interrupted = crate::kapi::task::signal_pending();
-        crate::kapi::task::restore_sigmask_unless(interrupted);
+        let interrupted = task::signal_pending();
+        task::restore_sigmask_unless(interrupted);
         match got {
             Ok(0) if interrupted => Err(ERESTARTNOHAND),
             got => got,

@@ -2,7 +2,7 @@
 
 //! Thin wrappers: what the calling task is and has, beyond 7.3's `kernel::task` (which the
 //! signal check and the busy wait below use): the context it runs in, fatal signals and the
-//! signal mask.
+//! signal mask, its block-layer plug.
 
 use kernel::prelude::*;
 
@@ -64,4 +64,19 @@ pub(crate) fn busy_wait_us(mut us: u64) {
         kernel::time::delay::udelay(kernel::time::Delta::from_micros(step as i64));
         us -= step;
     }
+}
+
+/// Runs `f` with the calling task's block-layer plug in place (`blk_start_plug()` ..
+/// `blk_finish_plug()`), as fs/aio.c's `io_submit()` does for a batch: the block I/O `f`
+/// submits is held back and merged, and issued when `f` returns (or when the task sleeps).
+pub(crate) fn with_block_plug<T>(f: impl FnOnce() -> T) -> T {
+    let mut plug = core::mem::MaybeUninit::<sys::blk_plug>::uninit();
+    // SAFETY: `blk_start_plug()` initialises the plug and makes it the task's; it stays in place
+    // (this frame) until `blk_finish_plug()` below takes it away again. Panics abort the kernel
+    // task, so nothing returns past it without that.
+    unsafe { sys::blk_start_plug(plug.as_mut_ptr()) };
+    let result = f();
+    // SAFETY: The plug was started above, by this task, and is still in place.
+    unsafe { sys::blk_finish_plug(plug.as_mut_ptr()) };
+    result
 }

@@ -21,6 +21,8 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <sys/statfs.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "kselftest_harness.h"
 #include "rust_aio_test.h"
@@ -213,6 +215,100 @@ static struct sync_result sync_case(bool rust, int fd, int opcode, int variant)
 	way_teardown(&w);
 	close(efd);
 	return r;
+}
+
+/* Read merges the scratch disk has seen (/sys/block/<disk>/stat, field 2). */
+static long read_merges(void)
+{
+	char path[300], dev[64] = "";
+	long merges = -1;
+	struct stat st;
+	FILE *f;
+
+	if (stat(scratch(), &st))
+		return -1;
+	/* The disk is the whole virtio device (qemu/run): its name from the device number. */
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", major(st.st_dev),
+		 minor(st.st_dev));
+	f = fopen(path, "r");
+	while (f && fgets(path, sizeof(path), f))
+		if (!strncmp(path, "DEVNAME=", 8))
+			snprintf(dev, sizeof(dev), "%.*s", (int)strcspn(path + 8, "\n"), path + 8);
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/sys/block/%s/stat", dev);
+	f = fopen(path, "r");
+	if (f && fscanf(f, "%*s %ld", &merges) != 1)
+		merges = -1;
+	if (f)
+		fclose(f);
+	return merges;
+}
+
+/* One submit of BLOCKS adjacent O_DIRECT reads of `fd`, all reaped: the read
+ * merges the disk saw meanwhile. */
+static long merges_of_one_submit(struct aio_way *w, int fd, unsigned char *buf)
+{
+	struct iocb cbs[BLOCKS], *list[BLOCKS];
+	struct io_event ev[BLOCKS];
+	long before = read_merges(), n;
+	int i;
+
+	for (i = 0; i < BLOCKS; i++) {
+		cbs[i] = (struct iocb){ .aio_lio_opcode = IOCB_CMD_PREAD, .aio_fildes = fd,
+					.aio_buf = (unsigned long)(buf + i * BLOCK),
+					.aio_nbytes = BLOCK, .aio_offset = (long long)i * BLOCK };
+		list[i] = &cbs[i];
+	}
+	n = w->rust ? rust_aio_submit(w->dev, w->ctx, BLOCKS, list) :
+		      syscall(SYS_io_submit, w->ctx, BLOCKS, list);
+	if (n != BLOCKS)
+		return -1;
+	for (i = 0; i < BLOCKS; i++)
+		if (way_reap(w, &ev[i]) != 1 || ev[i].res != BLOCK)
+			return -1;
+	return read_merges() - before;
+}
+
+/* A submit of more than two iocbs plugs the block layer, as fs/aio.c's
+ * io_submit() does (AIO_PLUG_THRESHOLD): adjacent O_DIRECT reads reach the
+ * disk merged, as many merges as native aio's for the same submit. */
+TEST(submit_plugs_like_native_aio)
+{
+	unsigned char *buf;
+	struct aio_way w;
+	long native, rust;
+	char path[256];
+	int fd;
+
+	ASSERT_NE(NULL, scratch());
+	ASSERT_LE(0, read_merges());
+	snprintf(path, sizeof(path), "%s/io_test_plug.%d", scratch(), getpid());
+	fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, posix_memalign((void **)&buf, BLOCK, BLOCK * BLOCKS));
+	memset(buf, 0x5a, BLOCK * BLOCKS);
+	/* Written and synced in one go: one extent, adjacent on the disk. */
+	ASSERT_EQ(BLOCK * BLOCKS, write(fd, buf, BLOCK * BLOCKS));
+	ASSERT_EQ(0, fsync(fd));
+	close(fd);
+	fd = open(path, O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, fd);
+
+	way_setup(&w, false);
+	native = merges_of_one_submit(&w, fd, buf);
+	way_teardown(&w);
+	way_setup(&w, true);
+	rust = merges_of_one_submit(&w, fd, buf);
+	way_teardown(&w);
+	printf("# read merges of one submit of %d adjacent reads: native %ld, rust_aio %ld\n",
+	       BLOCKS, native, rust);
+	/* Plugged, the adjacent reads merge: the test can tell. */
+	EXPECT_LT(0, native);
+	EXPECT_EQ(native, rust);
+	close(fd);
+	unlink(path);
+	free(buf);
 }
 
 TEST(fsync_fdsync_like_native_aio)
