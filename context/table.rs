@@ -32,6 +32,9 @@ use crate::{
     ring::{SharedHeader, EVENT_SIZE, HEADER_SIZE, MAX_DOUBLED_EVENTS, PAGE_SIZE},
 };
 
+/// fs/aio.c's: `io_submit()` plugs the block layer for batches larger than this.
+const AIO_PLUG_THRESHOLD: usize = 2;
+
 /// How a file's table names a context: its owner's address space (by address only) and the
 /// ring's address there. Forked children share the file, and may map rings at the same
 /// addresses as their parent.
@@ -225,9 +228,9 @@ impl FileContexts {
         // More than the ring holds cannot all be queued; fs/aio.c clamps the same way.
         let nr = (nr as u64).min(u64::from(ctx.ring().nr_events())) as usize;
         let mut noops = NoopBatch::new();
-        // fs/aio.c's AIO_PLUG_THRESHOLD: a batch of more than two is issued to the block layer
-        // plugged, so that adjacent I/O merges.
-        let (submitted, result) = if nr > 2 {
+        // A batch of more than `AIO_PLUG_THRESHOLD` is issued to the block layer plugged, so
+        // that adjacent I/O merges.
+        let (submitted, result) = if nr > AIO_PLUG_THRESHOLD {
             task::with_block_plug(|| Self::submit_all(&ctx, nr, iocbpp, &mut noops))
         } else {
             Self::submit_all(&ctx, nr, iocbpp, &mut noops)

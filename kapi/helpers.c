@@ -211,17 +211,27 @@ struct mmu_notifier *rust_aio_mmu_notifier_get(const struct mmu_notifier_ops *op
  */
 int rust_aio_get_user_u64s(u64 *dst, const void __user *src, unsigned int n)
 {
-	const u64 __user *from = src;
+	const u64 __user *from;
 	unsigned int i;
 
-	if (!user_access_begin(src, (unsigned long)n * sizeof(u64)))
+	might_fault();
+	/*
+	 * As copy_from_user() begins: the address masked where the architecture
+	 * can (one past user space becomes one that faults, with no speculation
+	 * barrier), else checked, then fenced.
+	 */
+	if (can_do_masked_user_access())
+		from = masked_user_read_access_begin((const u64 __user *)src);
+	else if (user_read_access_begin(src, (unsigned long)n * sizeof(u64)))
+		from = src;
+	else
 		return -EFAULT;
 	for (i = 0; i < n; i++)
 		unsafe_get_user(dst[i], &from[i], efault);
-	user_access_end();
+	user_read_access_end();
 	return 0;
 efault:
-	user_access_end();
+	user_read_access_end();
 	return -EFAULT;
 }
 
@@ -234,23 +244,33 @@ efault:
 int rust_aio_get_user_iocb(u64 *user_iocb, u64 *dst, const void __user *iocbpp,
 			   unsigned int words)
 {
-	const u64 __user *from;
+	const u64 __user *pp, *from;
 	unsigned int i;
 
-	if (!user_access_begin(iocbpp, sizeof(u64)))
+	might_fault();
+	/* As rust_aio_get_user_u64s() begins. */
+	if (can_do_masked_user_access())
+		pp = masked_user_read_access_begin((const u64 __user *)iocbpp);
+	else if (user_read_access_begin(iocbpp, sizeof(u64)))
+		pp = iocbpp;
+	else
 		return -EFAULT;
-	unsafe_get_user(*user_iocb, (const u64 __user *)iocbpp, efault);
+	unsafe_get_user(*user_iocb, pp, efault);
 	from = (const u64 __user *)(unsigned long)*user_iocb;
-	/* What user_access_begin() does for the first range: check, then no speculation past. */
-	if (!access_ok(from, (unsigned long)words * sizeof(u64)))
-		goto efault;
-	barrier_nospec();
+	/* The second range as the first. */
+	if (can_do_masked_user_access()) {
+		from = mask_user_address(from);
+	} else {
+		if (!access_ok(from, (unsigned long)words * sizeof(u64)))
+			goto efault;
+		barrier_nospec();
+	}
 	for (i = 0; i < words; i++)
 		unsafe_get_user(dst[i], &from[i], efault);
-	user_access_end();
+	user_read_access_end();
 	return 0;
 efault:
-	user_access_end();
+	user_read_access_end();
 	return -EFAULT;
 }
 

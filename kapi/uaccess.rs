@@ -34,7 +34,7 @@ pub(crate) fn read_user_u64s(src: UserAddr, dst: &mut [u64]) -> Result {
 /// Reads a `T` made of u64 words (an iocb, an ioctl's argument) from the caller's memory at
 /// `src`.
 pub(crate) fn read_user_words<T: FromBytes>(src: UserAddr) -> Result<T> {
-    const { assert!(size_of::<T>() % 8 == 0 && align_of::<T>() <= 8) };
+    const { assert!(size_of::<T>() % 8 == 0 && align_of::<T>() >= 8) };
     let mut value = MaybeUninit::<T>::uninit();
     let words = (size_of::<T>() / 8) as u32;
     // SAFETY: `value` has room for `words` u64s and is aligned for them; the helper checks the
@@ -51,7 +51,7 @@ pub(crate) fn read_user_words<T: FromBytes>(src: UserAddr) -> Result<T> {
 /// of `io_submit()`'s array, as fs/aio.c reads it (`get_user()`, then `copy_from_user()`, with
 /// nothing in between). The pointer, and what it points to.
 pub(crate) fn read_user_pointed<T: FromBytes>(at: UserAddr) -> Result<(UserAddr, T)> {
-    const { assert!(size_of::<T>() % 8 == 0 && align_of::<T>() <= 8) };
+    const { assert!(size_of::<T>() % 8 == 0 && align_of::<T>() >= 8) };
     let mut pointer = 0u64;
     let mut value = MaybeUninit::<T>::uninit();
     let words = (size_of::<T>() / 8) as u32;
