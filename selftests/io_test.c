@@ -169,6 +169,7 @@ TEST(native_aio_odirect_roundtrip)
 
 	EXPECT_EQ(0, syscall(SYS_io_destroy, ctx));
 	close(fd);
+	unlink(path);
 	free(buf);
 }
 
@@ -300,7 +301,6 @@ TEST(submit_plugs_like_native_aio)
 	EXPECT_LT(0, native);
 	EXPECT_EQ(native, rust);
 	close(fd);
-	unlink(path);
 	free(buf);
 }
 
