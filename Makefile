@@ -77,13 +77,13 @@ endif
 module: kernel
 	@$(TOP)/scripts/check-kdir "$(KDIR)" "$(LLVM)" "$(if $(filter command line,$(origin CC)),$(CC))"
 	@$(TOP)/scripts/kdir-stamp "$(KDIR)"
-	@$(TOP)/scripts/no-warnings $(MAKE) $(KBUILD_ARGS) modules
+	@$(TOP)/scripts/no-warnings $(TOP) $(MAKE) $(KBUILD_ARGS) modules
 
 mutants: kernel
 	@for m in $(if $(MUTANT),$(MUTANT),$(MUTANTS)); do \
 		$(TOP)/scripts/mutant-source $$m $(BUILD)/mutant/$$m && \
-		$(TOP)/scripts/no-warnings $(MAKE) -s -C $(KDIR) M=$(BUILD)/mutant/$$m \
-			$(if $(LLVM),LLVM=$(LLVM)) modules \
+		$(TOP)/scripts/no-warnings $(BUILD)/mutant/$$m \
+			$(MAKE) -s -C $(KDIR) M=$(BUILD)/mutant/$$m $(if $(LLVM),LLVM=$(LLVM)) modules \
 			|| exit 1; \
 	done
 
