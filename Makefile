@@ -121,6 +121,7 @@ check: module mutants selftests
 SECONDS ?= 600
 SEED ?=
 TRINITY_SECONDS ?= $(SECONDS)
+TRINITY_SEED ?=
 SOAK_SECONDS ?= 1800
 RUN_ALL = $(TOP)/selftests/run-all --kernel "$(KDIR)/arch/x86/boot/bzImage" \
 	--module "$(TOP)/rust_aio.ko" --bin "$(BUILD)/selftests"
@@ -128,7 +129,7 @@ RUN_ALL = $(TOP)/selftests/run-all --kernel "$(KDIR)/arch/x86/boot/bzImage" \
 fuzz: module selftests
 	@$(RUN_ALL) --name fuzz --tests "fuzz trinity-run" \
 		--env FUZZ_SECONDS=$(SECONDS) --env FUZZ_SEED=$(SEED) \
-		--env TRINITY_SECONDS=$(TRINITY_SECONDS) \
+		--env TRINITY_SECONDS=$(TRINITY_SECONDS) --env TRINITY_SEED=$(TRINITY_SEED) \
 		--per-test $$(( $(SECONDS) + $(TRINITY_SECONDS) + 300 )) \
 		--timeout $$(( $(SECONDS) + $(TRINITY_SECONDS) + 900 ))
 

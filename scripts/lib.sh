@@ -29,6 +29,17 @@ export PATH
 
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# as_root CMD...: CMD as root: directly when root, else through `sudo -n`; without either,
+# stops and says what to run.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif sudo -n true 2>/dev/null; then
+		sudo -n "$@"
+	else
+		die "this step needs root; run: sudo $*"
+	fi
+}
 
 # elapsed SECONDS_SINCE_EPOCH -> "m:ss"
 elapsed() {
