@@ -110,8 +110,8 @@ fn store(counter: &Counter, reader: &mut UserSliceReader) -> Result {
     Ok(())
 }
 
-/// The samples, as `debugfs_create_u32_array()` shows an array: space-separated, oldest slot
-/// first.
+/// The samples, as `debugfs_create_u32_array()` shows an array: space-separated, slot 0 first
+/// (window N of a series is in slot N % [`IRQOFF_SAMPLES`]).
 fn show_samples(samples: &&'static IrqOffSamples, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for (i, sample) in samples.0.iter().enumerate() {
         let sep = if i + 1 == IRQOFF_SAMPLES { "\n" } else { " " };
